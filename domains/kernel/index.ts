@@ -1,0 +1,2 @@
+export { defineEvent, Fraction, MacAddress, NonNegative, NonNegativeInt, ProducerId } from "./event.ts";
+export type { EventDefinition, PayloadOf } from "./event.ts";

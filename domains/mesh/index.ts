@@ -1,0 +1,10 @@
+export {
+  HeartbeatSent,
+  LinkMetricsReported,
+  LinkSample,
+  meshEvents,
+  meshSubject,
+  meshSubjectKind,
+  NodeAnnounced,
+  NodeMetricsReported,
+} from "./events.ts";

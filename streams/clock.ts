@@ -1,0 +1,28 @@
+import { randomBytes } from "node:crypto";
+
+/** The one clock and id source; tests and the twin inject their own. */
+export interface Clock {
+  /** Milliseconds since the Unix epoch. */
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+/** Random bytes; seedable in the twin so a run can be reproduced. */
+export type RandomBytes = (n: number) => Uint8Array;
+export const systemRandom: RandomBytes = (n) => randomBytes(n);
+
+/** UUIDv7 (RFC 9562): time-ordered, so event ids sort by creation time. */
+export const uuidv7 = (clock: Clock = systemClock, random: RandomBytes = systemRandom): string => {
+  const b = new Uint8Array(16);
+  b.set(random(10), 6);
+  let ms = clock.now();
+  for (let i = 5; i >= 0; i--) {
+    b[i] = ms % 256;
+    ms = Math.floor(ms / 256);
+  }
+  b[6] = 0x70 | (b[6]! & 0x0f);
+  b[8] = 0x80 | (b[8]! & 0x3f);
+  const h = Buffer.from(b).toString("hex");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+};

@@ -1,0 +1,66 @@
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
+import { chmod, mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
+
+// DER prefixes for raw 32-byte Ed25519 keys (RFC 8410): lets us import raw keys without a library.
+const SPKI_PREFIX = Buffer.from("302a300506032b6570032100", "hex");
+const PKCS8_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex");
+
+/** A producer's Ed25519 key pair, held as node:crypto KeyObjects (see ADR 0005). */
+export interface SigningKey {
+  readonly keyId: string;
+  readonly publicKey: Uint8Array;
+  readonly privateKey: KeyObject;
+}
+
+/** Key id: first 16 hex digits of SHA-256 over the raw public key. */
+export const keyIdOf = (publicKey: Uint8Array): string =>
+  createHash("sha256").update(publicKey).digest("hex").slice(0, 16);
+
+export const publicKeyObject = (raw: Uint8Array): KeyObject =>
+  createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: "der", type: "spki" });
+
+const fromPrivateKey = (privateKey: KeyObject): SigningKey => {
+  const spki = createPublicKey(privateKey).export({ format: "der", type: "spki" });
+  const publicKey = new Uint8Array(spki.subarray(SPKI_PREFIX.length));
+  return { keyId: keyIdOf(publicKey), publicKey, privateKey };
+};
+
+export const generateSigningKey = (): SigningKey => fromPrivateKey(generateKeyPairSync("ed25519").privateKey);
+
+/** Deterministic key from a 32-byte seed (the twin derives node keys from its RNG seed). */
+export const signingKeyFromSeed = (seed: Uint8Array): SigningKey => {
+  if (seed.length !== 32) throw new RangeError("an Ed25519 seed is 32 bytes");
+  return fromPrivateKey(createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed]), format: "der", type: "pkcs8" }));
+};
+
+export const signBytes = (key: SigningKey, bytes: Uint8Array): Uint8Array => new Uint8Array(sign(null, bytes, key.privateKey));
+
+export const verifyBytes = (publicKey: KeyObject, bytes: Uint8Array, signature: Uint8Array): boolean => {
+  try {
+    return verify(null, bytes, publicKey, signature);
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * Loads the key at `path`, creating it on first use. The file holds the PKCS#8 PEM,
+ * mode 0600; a key file readable by group or others is refused rather than used.
+ */
+export const loadOrCreateSigningKey = async (path: string): Promise<SigningKey> => {
+  try {
+    const info = await stat(path);
+    if ((info.mode & 0o077) !== 0) {
+      throw new Error(`key file ${path} is readable by group or others (mode ${(info.mode & 0o777).toString(8)}); run: chmod 600 ${path}`);
+    }
+    return fromPrivateKey(createPrivateKey(await readFile(path, "utf8")));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+  }
+  const key = generateSigningKey();
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  await writeFile(path, key.privateKey.export({ format: "pem", type: "pkcs8" }), { mode: 0o600, flag: "wx" });
+  await chmod(path, 0o600);
+  return key;
+};

@@ -1,0 +1,66 @@
+import { Kvm, type KV } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { decodeCbor, encodeCbor } from "./envelope.ts";
+import { keyIdOf } from "./keys.ts";
+
+export interface ProducerKey {
+  readonly producerId: string;
+  readonly keyId: string;
+  readonly publicKey: Uint8Array;
+  /** Where the key was introduced: stream and sequence of the announcing event. */
+  readonly introducedAt: { readonly stream: string; readonly seq: number };
+}
+
+/**
+ * Producer id → public key, trust on first use: the first verified self-signed announcement
+ * binds a producer's key; a later announcement with another key is refused (key-mismatch).
+ * Kept in memory, persisted in the KV bucket `producers` at each projection checkpoint.
+ */
+export class ProducerRegistry {
+  private readonly keys = new Map<string, ProducerKey>();
+  private readonly dirty = new Set<string>();
+
+  private constructor(private readonly kv: KV | undefined) {}
+
+  /** A registry that lives only in memory (replay into memory, tests of pure logic). */
+  static inMemory(): ProducerRegistry {
+    return new ProducerRegistry(undefined);
+  }
+
+  static async open(nc: NatsConnection, options: { replicas?: number } = {}): Promise<ProducerRegistry> {
+    const kv = await new Kvm(nc).create("producers", { history: 1, replicas: options.replicas ?? 1 });
+    const registry = new ProducerRegistry(kv);
+    for await (const key of await kv.keys()) {
+      const entry = await kv.get(key);
+      if (!entry || entry.operation !== "PUT") continue;
+      registry.keys.set(key, decodeCbor(entry.value) as ProducerKey);
+    }
+    return registry;
+  }
+
+  get(producerId: string): ProducerKey | undefined {
+    return this.keys.get(producerId);
+  }
+
+  get size(): number {
+    return this.keys.size;
+  }
+
+  introduce(producerId: string, publicKey: Uint8Array, introducedAt: ProducerKey["introducedAt"]): ProducerKey {
+    const existing = this.keys.get(producerId);
+    if (existing) return existing;
+    const key: ProducerKey = { producerId, keyId: keyIdOf(publicKey), publicKey: new Uint8Array(publicKey), introducedAt };
+    this.keys.set(producerId, key);
+    this.dirty.add(producerId);
+    return key;
+  }
+
+  /** Writes keys introduced since the last flush. */
+  async flush(): Promise<void> {
+    if (!this.kv || this.dirty.size === 0) return;
+    const kv = this.kv;
+    const ids = [...this.dirty];
+    this.dirty.clear();
+    await Promise.all(ids.map((id) => kv.put(id, encodeCbor(this.keys.get(id)))));
+  }
+}
