@@ -18,3 +18,7 @@ export { ensureStreams, streamConfig, streamNamed, streams } from "./topology.ts
 export type { StreamDefinition, StreamName, TopologyOptions } from "./topology.ts";
 export { VerifyPool } from "./verify-pool.ts";
 export type { VerifyPoolOptions, VerifyRequest } from "./verify-pool.ts";
+export { decodeMessage, resolveProducerKey } from "./decode.ts";
+export type { DecodedMessage, ResolvedKey, StoredMessage } from "./decode.ts";
+export { inspect, readEvents, streamForSubject, stringifyEvent, toJson } from "./event-reader.ts";
+export type { ReadEvent, ReadOptions, ReadStart } from "./event-reader.ts";

@@ -17,8 +17,19 @@ export interface SigningKey {
 export const keyIdOf = (publicKey: Uint8Array): string =>
   createHash("sha256").update(publicKey).digest("hex").slice(0, 16);
 
-export const publicKeyObject = (raw: Uint8Array): KeyObject =>
-  createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: "der", type: "spki" });
+const keyObjects = new Map<string, KeyObject>();
+
+/** node:crypto key for a raw public key; cached, since importing costs as much as a verification. */
+export const publicKeyObject = (raw: Uint8Array): KeyObject => {
+  const hex = Buffer.from(raw).toString("hex");
+  let key = keyObjects.get(hex);
+  if (!key) {
+    if (keyObjects.size >= 100_000) keyObjects.clear();
+    key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: "der", type: "spki" });
+    keyObjects.set(hex, key);
+  }
+  return key;
+};
 
 const fromPrivateKey = (privateKey: KeyObject): SigningKey => {
   const spki = createPublicKey(privateKey).export({ format: "der", type: "spki" });

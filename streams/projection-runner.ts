@@ -12,11 +12,10 @@ import {
   type JsMsg,
 } from "@nats-io/jetstream";
 import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
-import { Schema } from "effect";
 import type { EventDefinition } from "../domains/kernel/index.ts";
-import { canonicalBytes, decodeCbor, Header, readEnvelope, type EnvelopeMeta } from "./envelope.ts";
+import { decodeMessage, resolveProducerKey } from "./decode.ts";
+import { canonicalBytes, Header, type EnvelopeMeta } from "./envelope.ts";
 import { EventRejectedError, type QuarantineReason } from "./errors.ts";
-import { keyIdOf } from "./keys.ts";
 import { checkpointSeconds, eventsApplied, eventsQuarantined, projectionSequence } from "./metrics.ts";
 import type { ProducerRegistry } from "./producer-registry.ts";
 import type { StreamName } from "./topology.ts";
@@ -259,51 +258,20 @@ export class ProjectionRunner {
   /** Everything that can be decided before the signature check, in the main thread. */
   private prepare(msg: JsMsg): Prepared {
     if (msg.seq <= this.applied) return { msg };
-    if (msg.data.length > this.maxEventBytes) {
-      return { msg, rejection: reject("oversized", `payload of ${msg.data.length} bytes exceeds ${this.maxEventBytes}`) };
-    }
-    const meta = readEnvelope(msg.subject, msg.headers);
-    if (meta instanceof EventRejectedError) return { msg, rejection: meta };
-    const definition = this.definitions.get(meta.type);
-    if (!definition || definition.version !== meta.version) {
-      return { msg, meta, rejection: reject("unknown-type", `${meta.type} v${meta.version} is not accepted on ${msg.subject}`) };
-    }
-    if (msg.data.length > definition.maxPayloadBytes) {
-      return { msg, meta, rejection: reject("oversized", `${meta.type} payload of ${msg.data.length} bytes exceeds ${definition.maxPayloadBytes}`) };
-    }
-    let raw: unknown;
-    try {
-      raw = decodeCbor(msg.data);
-    } catch (error) {
-      return { msg, meta, rejection: reject("malformed-payload", `payload is not CBOR: ${(error as Error).message}`) };
-    }
-    const decoded = Schema.decodeUnknownExit(definition.schema as Schema.Decoder<unknown>)(raw, { onExcessProperty: "ignore" });
-    if (decoded._tag === "Failure") {
-      return { msg, meta, rejection: reject("schema-violation", `${meta.type}: ${String(decoded.cause)}`) };
-    }
-    const payload = decoded.value;
+    const decoded = decodeMessage(msg, this.definitions, this.maxEventBytes);
+    if (decoded instanceof EventRejectedError) return { msg, rejection: decoded };
+    const { meta, payload, definition } = decoded;
     const known = this.registry.get(meta.producerId);
-    const pending = this.provisional.get(meta.producerId);
+    const pending = known ? undefined : this.provisional.get(meta.producerId);
     const introduced = this.projection.keyIntroductions?.[meta.type]?.(payload);
-    const current = known ?? pending;
-    if (introduced && current && Buffer.compare(Buffer.from(introduced), Buffer.from(current.publicKey)) !== 0) {
-      return { msg, meta, rejection: reject("key-mismatch", `${meta.producerId} is bound to key ${current.keyId}; announcement carries ${keyIdOf(introduced)}`) };
+    const key = resolveProducerKey(meta, introduced, known ?? pending);
+    if (key instanceof EventRejectedError) return { msg, meta, rejection: key };
+    if (key.introduces) {
+      const provisional: ProvisionalKey = { producerId: meta.producerId, publicKey: key.publicKey, keyId: key.keyId };
+      this.provisional.set(meta.producerId, provisional);
+      return { msg, meta, payload, definition, verifyIndex: this.verifyCount++, provisional, introduces: provisional };
     }
-    if (introduced && !current) {
-      const key: ProvisionalKey = { producerId: meta.producerId, publicKey: introduced, keyId: keyIdOf(introduced) };
-      if (key.keyId !== meta.keyId) {
-        return { msg, meta, rejection: reject("key-mismatch", `header key id ${meta.keyId} is not the announced key ${key.keyId}`) };
-      }
-      this.provisional.set(meta.producerId, key);
-      return { msg, meta, payload, definition, verifyIndex: this.verifyCount++, provisional: key, introduces: key };
-    }
-    if (!current) {
-      return { msg, meta, rejection: reject("unknown-producer", `no key known for producer ${meta.producerId}`) };
-    }
-    if (current.keyId !== meta.keyId) {
-      return { msg, meta, rejection: reject("key-mismatch", `${meta.producerId} signs with ${current.keyId}, event names ${meta.keyId}`) };
-    }
-    return { msg, meta, payload, definition, verifyIndex: this.verifyCount++, ...(known ? {} : { provisional: pending! }) };
+    return { msg, meta, payload, definition, verifyIndex: this.verifyCount++, ...(pending ? { provisional: pending } : {}) };
   }
 
   private applyBatch(prepared: readonly Prepared[], verdicts: readonly boolean[]): void {
