@@ -22,3 +22,5 @@ export { decodeMessage, resolveProducerKey } from "./decode.ts";
 export type { DecodedMessage, ResolvedKey, StoredMessage } from "./decode.ts";
 export { inspect, readEvents, streamForSubject, stringifyEvent, toJson } from "./event-reader.ts";
 export type { ReadEvent, ReadOptions, ReadStart } from "./event-reader.ts";
+export { log } from "./log.ts";
+export type { LogLevel } from "./log.ts";

@@ -61,6 +61,11 @@ export class ProducerRegistry {
     const kv = this.kv;
     const ids = [...this.dirty];
     this.dirty.clear();
-    await Promise.all(ids.map((id) => kv.put(id, encodeCbor(this.keys.get(id)))));
+    try {
+      await Promise.all(ids.map((id) => kv.put(id, encodeCbor(this.keys.get(id)))));
+    } catch (error) {
+      for (const id of ids) this.dirty.add(id); // written again on the retry
+      throw error;
+    }
   }
 }

@@ -17,6 +17,7 @@ import { decodeMessage, resolveProducerKey } from "./decode.ts";
 import { canonicalBytes, Header, type EnvelopeMeta } from "./envelope.ts";
 import { EventRejectedError, type QuarantineReason } from "./errors.ts";
 import { checkpointSeconds, eventsApplied, eventsQuarantined, projectionSequence } from "./metrics.ts";
+import { log } from "./log.ts";
 import type { ProducerRegistry } from "./producer-registry.ts";
 import type { StreamName } from "./topology.ts";
 import { VerifyPool } from "./verify-pool.ts";
@@ -83,6 +84,14 @@ interface Prepared {
   readonly introduces?: ProvisionalKey;
 }
 
+interface PendingQuarantine {
+  readonly subject: string;
+  readonly data: Uint8Array;
+  readonly headers: MsgHdrs;
+  /** The first publish attempt, made as soon as the event was refused. */
+  readonly sent: Promise<unknown> | undefined;
+}
+
 interface ProvisionalKey {
   readonly producerId: string;
   readonly publicKey: Uint8Array;
@@ -118,7 +127,8 @@ export class ProjectionRunner {
   private durable = 0;
   private lastUnacked: JsMsg | undefined;
   private sinceCheckpoint = 0;
-  private quarantines: Promise<unknown>[] = [];
+  private quarantines: PendingQuarantine[] = [];
+  private stopping = false;
   private timer: NodeJS.Timeout | undefined;
   private failure: Error | undefined;
   private readonly options: Required<Omit<ProjectionRunnerOptions, "verifyPool" | "onCheckpoint">>;
@@ -207,6 +217,7 @@ export class ProjectionRunner {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     if (this.timer) clearInterval(this.timer);
     await this.messages?.close();
     this.flushBatch();
@@ -249,7 +260,7 @@ export class ProjectionRunner {
       // Only infrastructure failures land here (KV or quarantine writes); events are never lost
       // because nothing was acknowledged past the last checkpoint.
       this.failure = error;
-      console.error(`${this.projection.name}: ${error.message}`);
+      log.error("projection step failed; it resumes from its last checkpoint on restart", { projection: this.projection.name, error: error.message });
     });
   }
 
@@ -349,25 +360,50 @@ export class ProjectionRunner {
     h.set("X0-Quarantined-By", name);
     // One quarantine record per (stream, sequence, projection), even if this batch is replayed after a crash.
     h.set(Header.eventId, `q-${stream}-${msg.seq}-${name}`);
-    this.quarantines.push(this.js.publish(`quarantine.${stream}.${rejection.reason}`, msg.data, { headers: h }));
+    const subject = `quarantine.${stream}.${rejection.reason}`;
+    const sent = this.js.publish(subject, msg.data, { headers: h });
+    sent.catch(() => undefined); // retried at the checkpoint
+    this.quarantines.push({ subject, data: msg.data, headers: h, sent });
   }
 
   private async checkpoint(): Promise<void> {
     if (this.sinceCheckpoint === 0) return;
     const seq = this.applied;
     const last = this.lastUnacked;
-    const quarantines = this.quarantines;
-    this.quarantines = [];
-    this.sinceCheckpoint = 0;
     const end = checkpointSeconds.startTimer({ projection: this.projection.name });
-    await Promise.all(quarantines);
-    await this.registry.flush();
-    await this.projection.checkpoint(seq);
+    // Infrastructure failures (server down, timeouts) are retried with backoff: the chain waits,
+    // which is the backpressure we want, and nothing is acknowledged past what is durable.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.publishQuarantined();
+        await this.registry.flush();
+        await this.projection.checkpoint(seq);
+        break;
+      } catch (error) {
+        if (this.stopping && attempt >= 3) throw error;
+        const delay = Math.min(5_000, 250 * 2 ** attempt);
+        log.warn("checkpoint failed; retrying", { projection: this.projection.name, seq, delayMs: delay, error: (error as Error).message });
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
     end();
+    this.sinceCheckpoint = 0;
     this.durable = seq;
     // AckPolicy.All: acknowledging the last message acknowledges everything before it.
     last?.ack();
     projectionSequence.set({ projection: this.projection.name, stream: this.projection.stream }, seq);
     this.runnerOptions.onCheckpoint?.(seq);
+  }
+
+  /** Publishes pending quarantine records; those that fail stay pending for the next attempt. */
+  private async publishQuarantined(): Promise<void> {
+    const pending = this.quarantines;
+    this.quarantines = [];
+    const results = await Promise.allSettled(pending.map((q) => q.sent ?? this.js.publish(q.subject, q.data, { headers: q.headers })));
+    const failed = pending.filter((_, i) => results[i]!.status === "rejected").map((q) => ({ ...q, sent: undefined }));
+    if (failed.length > 0) {
+      this.quarantines = [...failed, ...this.quarantines];
+      throw new Error(`${failed.length} quarantine record(s) not stored`);
+    }
   }
 }

@@ -1,5 +1,6 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
+import { log } from "./log.ts";
 
 export interface VerifyRequest {
   /** Index returned by `registerKey`. */
@@ -38,7 +39,7 @@ export class VerifyPool {
         // A worker only dies on a bug; fail every waiting batch loudly rather than hang.
         for (const resolve of this.pending.values()) resolve(new Uint8Array(0));
         this.pending.clear();
-        console.error("verify worker failed:", error);
+        log.error("verify worker failed", { error: error.message });
       });
       worker.unref();
       return worker;

@@ -9,6 +9,8 @@ const CHECKPOINT_KEY = "checkpoint";
 const nodeKey = (nodeId: string) => `node.${nodeId}`;
 
 export interface KnowledgeBaseProjectionOptions {
+  /** Durable consumer name. Default `knowledge-base`. */
+  readonly name?: string;
   /** KV bucket name. Default `kb`. */
   readonly bucket?: string;
   /** Replicas of the bucket: 1 on one server, 3 on a cluster. Default 1. */
@@ -21,7 +23,7 @@ export interface KnowledgeBaseProjectionOptions {
  * where it stopped and other processes can read it.
  */
 export class KnowledgeBaseProjection implements Projection {
-  readonly name = "knowledge-base";
+  readonly name: string;
   readonly stream = "MESH" as const;
   readonly events = meshEvents;
   readonly keyIntroductions = {
@@ -34,7 +36,9 @@ export class KnowledgeBaseProjection implements Projection {
   constructor(
     private readonly nc: NatsConnection | undefined,
     private readonly options: KnowledgeBaseProjectionOptions = {},
-  ) {}
+  ) {
+    this.name = options.name ?? "knowledge-base";
+  }
 
   /** A node publishes only about itself, on its own subjects. */
   authorize(event: VerifiedEvent): string | undefined {
@@ -75,16 +79,21 @@ export class KnowledgeBaseProjection implements Projection {
     if (!kv) return;
     const ids = [...this.dirty];
     this.dirty.clear();
-    // Node states first, the checkpoint last: a crash in between replays events that
-    // evolveNode then skips by sequence, so nothing is applied twice.
-    for (let i = 0; i < ids.length; i += 512) {
-      await Promise.all(
-        ids.slice(i, i + 512).map((id) => {
-          const node = this.kb.node(id);
-          return node ? kv.put(nodeKey(id), encodeCbor(node)) : Promise.resolve(0);
-        }),
-      );
+    try {
+      // Node states first, the checkpoint last: a crash in between replays events that
+      // evolveNode then skips by sequence, so nothing is applied twice.
+      for (let i = 0; i < ids.length; i += 512) {
+        await Promise.all(
+          ids.slice(i, i + 512).map((id) => {
+            const node = this.kb.node(id);
+            return node ? kv.put(nodeKey(id), encodeCbor(node)) : Promise.resolve(0);
+          }),
+        );
+      }
+      await kv.put(CHECKPOINT_KEY, String(seq));
+    } catch (error) {
+      for (const id of ids) this.dirty.add(id); // written again on the retry
+      throw error;
     }
-    await kv.put(CHECKPOINT_KEY, String(seq));
   }
 }
