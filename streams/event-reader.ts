@@ -87,7 +87,7 @@ export async function* readEvents(nc: NatsConnection, options: ReadOptions): Asy
   const registry = options.registry ?? (await ProducerRegistry.open(nc));
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
-  const consumer = await js.consumers.get(stream, { filter_subjects: [options.subject], ...startConfig(options.start ?? "all") });
+  const consumer = await js.consumers.get(stream, { filter_subjects: options.subject, ...startConfig(options.start ?? "all") });
   if (!options.follow) {
     // A replay ends at the stream's end as it was when the read started.
     const info = await jsm.streams.info(stream);

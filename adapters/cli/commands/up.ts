@@ -1,0 +1,109 @@
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { KnowledgeBaseProjection } from "../../../projections/knowledge-base/index.ts";
+import { connectNats, serversFromEnv } from "../../../streams/connection.ts";
+import { ensureStreams } from "../../../streams/topology.ts";
+import { log } from "../../../streams/log.ts";
+import { ProducerRegistry } from "../../../streams/producer-registry.ts";
+import { ProjectionRunner } from "../../../streams/projection-runner.ts";
+import { startHttpApi } from "../../http/index.ts";
+import { startNatsServer, type RunningNatsServer } from "../../nats-server/index.ts";
+import { runSim } from "../../twin/index.ts";
+import { dataDirFrom, parseIntOption } from "../options.ts";
+
+export const upUsage = `x0 up [options]
+  Starts the control plane: an embedded nats-server when NATS_URL is unset, the streams,
+  the knowledge-base projection and the HTTP query API. Stops cleanly on Ctrl-C / SIGTERM.
+
+  --data-dir DIR     where the embedded server keeps its store (default $X0_DATA_DIR or ./.x0)
+  --host ADDR        HTTP API address (default 127.0.0.1)
+  --port N           HTTP API port (default 8080)
+  --replicas N       stream and bucket replicas: 1 on one server, 3 on a cluster (default 1)
+  --sim N            also run an N-node digital-twin mesh in this process (default 0)
+  --sim-interval MS  the twin's reporting interval (default 1000)
+  --sim-seed S       the twin's random seed (default 1)`;
+
+/** Resolves when the process is told to stop. */
+const stopSignal = () =>
+  new Promise<string>((resolve) => {
+    process.once("SIGINT", () => resolve("SIGINT"));
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+  });
+
+export const up = async (argv: string[]): Promise<number> => {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      "data-dir": { type: "string" },
+      host: { type: "string" },
+      port: { type: "string" },
+      replicas: { type: "string" },
+      sim: { type: "string" },
+      "sim-interval": { type: "string" },
+      "sim-seed": { type: "string" },
+    },
+    strict: true,
+  });
+  const dataDir = dataDirFrom(values["data-dir"]);
+  const port = parseIntOption("port", values.port, 8080);
+  const replicas = parseIntOption("replicas", values.replicas, 1, 1);
+  const simNodes = parseIntOption("sim", values.sim, 0);
+  const stopped = stopSignal();
+
+  let server: RunningNatsServer | undefined;
+  let servers = serversFromEnv();
+  if (!servers) {
+    server = await startNatsServer({ dataDir: join(dataDir, "nats"), onLog: (line) => log.debug(line, { source: "nats-server" }) });
+    servers = [server.url];
+    log.info("embedded nats-server started", { url: server.url, store: join(dataDir, "nats") });
+  }
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const shutdown = async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch((error: Error) => log.warn("shutdown step failed", { error: error.message }));
+    await server?.stop();
+  };
+  try {
+    const nc: NatsConnection = await connectNats({ servers, name: "x0-control-plane" });
+    cleanups.push(() => nc.drain());
+    log.info("connected to NATS", { server: nc.info?.version ?? "unknown", servers: servers.join(",") });
+    await ensureStreams(await jetstreamManager(nc), { replicas });
+    const projection = new KnowledgeBaseProjection(nc, { replicas });
+    const runner = new ProjectionRunner(nc, projection, await ProducerRegistry.open(nc, { replicas }));
+    await runner.start();
+    cleanups.push(() => runner.stop());
+    log.info("knowledge base restored", { nodes: projection.kb.size, sequence: runner.durableSequence });
+    const api = await startHttpApi({
+      kb: projection.kb,
+      nc,
+      host: values.host ?? "127.0.0.1",
+      port,
+      ready: () => !nc.isClosed(),
+      log: (line) => log.info(line),
+    });
+    cleanups.push(() => api.close());
+    if (simNodes > 0) {
+      const sim = await runSim({
+        servers,
+        nodes: simNodes,
+        intervalMs: parseIntOption("sim-interval", values["sim-interval"], 1000, 10),
+        seed: parseIntOption("sim-seed", values["sim-seed"], 1),
+        log: (line) => log.info(line, { source: "twin" }),
+      });
+      cleanups.push(() => sim.stop());
+    }
+    process.stdout.write(
+      `x0tta6bl4 is up\n  NATS_URL=${servers.join(",")}\n  API      ${api.url}  (GET /nodes /nodes/{id} /topology /events /healthz /metrics /openapi.json)\n` +
+        (simNodes > 0 ? `  twin     ${simNodes} simulated nodes\n` : "") +
+        `  stop     Ctrl-C\n`,
+    );
+    const signal = await stopped;
+    log.info("stopping", { signal });
+    await shutdown();
+    return 0;
+  } catch (error) {
+    await shutdown();
+    throw error;
+  }
+};

@@ -1,0 +1,49 @@
+import { replay, replayUsage, tail, tailUsage } from "./commands/read.ts";
+import { sim, simUsage } from "./commands/sim.ts";
+import { up, upUsage } from "./commands/up.ts";
+import { UsageError } from "./options.ts";
+import { NatsServerError } from "../../streams/errors.ts";
+
+const commands: Record<string, { run: (argv: string[]) => Promise<number>; usage: string; summary: string }> = {
+  up: { run: up, usage: upUsage, summary: "start the control plane (embedded NATS if needed, streams, projections, API)" },
+  sim: { run: sim, usage: simUsage, summary: "run a digital-twin mesh that signs and publishes real events" },
+  tail: { run: tail, usage: tailUsage, summary: "follow events on a subject filter as JSON lines" },
+  replay: { run: replay, usage: replayUsage, summary: "print a stream's history as JSON lines, signatures verified" },
+};
+
+const usage = () =>
+  `x0 — x0tta6bl4 control plane for self-healing mesh networks\n\nusage: x0 <command> [options]\n\n${Object.entries(commands)
+    .map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`)
+    .join("\n")}\n\nx0 <command> --help for a command's options. NATS_URL (comma-separated for a cluster) selects the NATS servers.\n`;
+
+/** Runs the CLI; returns the process exit code. */
+export const main = async (argv: string[]): Promise<number> => {
+  const [name, ...rest] = argv;
+  if (!name || name === "--help" || name === "-h" || name === "help") {
+    process.stdout.write(usage());
+    return name ? 0 : 2;
+  }
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`x0: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    process.stdout.write(`${command.usage}\n`);
+    return 0;
+  }
+  try {
+    return await command.run(rest);
+  } catch (error) {
+    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      process.stderr.write(`x0 ${name}: ${(error as Error).message}\n\n${command.usage}\n`);
+      return 2;
+    }
+    if (error instanceof RangeError || error instanceof NatsServerError) {
+      process.stderr.write(`x0 ${name}: ${error.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`x0 ${name}: ${(error as Error).stack ?? String(error)}\n`);
+    return 1;
+  }
+};

@@ -1,0 +1,35 @@
+import { afterAll, describe, expect, it } from "vitest";
+import { generateSigningKey, signBytes } from "./keys.ts";
+import { VerifyPool } from "./verify-pool.ts";
+
+describe("VerifyPool", () => {
+  const pool = new VerifyPool({ workers: 2 });
+  afterAll(() => pool.close());
+
+  it("verifies across workers and keeps the order of results", async () => {
+    const keys = [generateSigningKey(), generateSigningKey(), generateSigningKey()];
+    const indexes = keys.map((k) => pool.registerKey(k.publicKey));
+    const requests = Array.from({ length: 301 }, (_, i) => {
+      const k = i % 3;
+      const message = new TextEncoder().encode(`event ${i}`);
+      const signature = signBytes(keys[k]!, message);
+      // Every 7th request is signed by the wrong key; every 11th has a flipped payload byte.
+      const keyIndex = i % 7 === 0 ? indexes[(k + 1) % 3]! : indexes[k]!;
+      if (i % 11 === 0) message[0] ^= 1;
+      return { keyIndex, message, signature };
+    });
+    const results = await pool.verify(requests);
+    expect(results).toEqual(requests.map((_, i) => !(i % 7 === 0 || i % 11 === 0)));
+  });
+
+  it("registers a key once", () => {
+    const k = generateSigningKey();
+    expect(pool.registerKey(k.publicKey)).toBe(pool.registerKey(new Uint8Array(k.publicKey)));
+  });
+
+  it("treats an unregistered key index as not verified", async () => {
+    const k = generateSigningKey();
+    const message = new Uint8Array([1, 2, 3]);
+    expect(await pool.verify([{ keyIndex: 9_999, message, signature: signBytes(k, message) }])).toEqual([false]);
+  });
+});
