@@ -1,0 +1,48 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { KnowledgeBase } from "../../projections/knowledge-base/index.ts";
+
+/** State of the control plane's NATS connection, as the status events last reported it. */
+export type NatsState = "connected" | "disconnected" | "closed";
+
+/** What every route handler may use: the read model, NATS and the server's own bookkeeping. */
+export interface ApiContext {
+  readonly kb: KnowledgeBase;
+  readonly nc: NatsConnection;
+  readonly ready: () => boolean;
+  readonly log: (line: string) => void;
+  readonly natsState: () => NatsState;
+  /** One JetStream manager per server, created on first use. */
+  readonly jetstreamManager: () => Promise<JetStreamManager>;
+  readonly eventStreams: EventStreamRegistry;
+  readonly keepAliveMs: number;
+  readonly maxEventStreams: number;
+  /** The OpenAPI document of this server, built once. */
+  readonly openApi: () => unknown;
+}
+
+/** Open Server-Sent Event streams, so close() can end them and new ones can be limited. */
+export interface EventStreamRegistry {
+  readonly size: number;
+  /** Registers a stream; `stop` ends it, and the returned promise settles when it has ended. */
+  add(stop: () => void, ended: Promise<void>): void;
+}
+
+/** One request being answered. */
+export interface Exchange {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly api: ApiContext;
+  /** Query parameters; a repeated one becomes an array (and is refused by its Schema). */
+  readonly query: Readonly<Record<string, string | readonly string[]>>;
+  /** Path segments captured by the route's pattern, still percent-encoded. */
+  readonly params: readonly string[];
+}
+
+export interface Route {
+  /** Path template as in the OpenAPI document; also the `route` label of the request counter. */
+  readonly path: string;
+  readonly pattern: RegExp;
+  readonly handle: (exchange: Exchange) => void | Promise<void>;
+}

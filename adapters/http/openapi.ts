@@ -1,0 +1,205 @@
+import { Schema, SchemaRepresentation } from "effect";
+import { defaultSubject } from "./routes/events.ts";
+import {
+  ApiError,
+  eventPayloads,
+  EventsQuery,
+  Health,
+  Heartbeat,
+  LastEventId,
+  Link,
+  NodeAnnouncement,
+  NodeDetail,
+  NodeMetrics,
+  NodePath,
+  NodesQuery,
+  NodeSummary,
+  StreamedEvent,
+  Topology,
+  TopologyNode,
+} from "./schemas.ts";
+
+/** Version of the API contract (not of the package): bumped on an incompatible change. */
+export const apiVersion = "0.1.0";
+
+type JsonSchema = Record<string, unknown>;
+
+/** Named response and event shapes; each becomes `#/components/schemas/<identifier>`. */
+const componentSchemas: readonly Schema.Top[] = [
+  ApiError,
+  Health,
+  NodeSummary,
+  NodeDetail,
+  NodeAnnouncement,
+  Heartbeat,
+  NodeMetrics,
+  Link,
+  TopologyNode,
+  Topology,
+  StreamedEvent,
+  ...eventPayloads,
+];
+
+/** Input shapes; their properties become OpenAPI parameters. */
+const inputSchemas = { nodesQuery: NodesQuery, nodePath: NodePath, eventsQuery: EventsQuery, lastEventId: LastEventId } as const;
+
+/** OpenAPI 3.1 takes JSON Schema 2020-12 as is; only the place of shared definitions differs. */
+const relocateRefs = (value: unknown): unknown => {
+  if (Array.isArray(value)) return value.map(relocateRefs);
+  if (typeof value !== "object" || value === null) return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([key, inner]) => [
+      key,
+      key === "$ref" && typeof inner === "string" ? inner.replace(/^#\/\$defs\//u, "#/components/schemas/") : relocateRefs(inner),
+    ]),
+  );
+};
+
+/**
+ * All schemas compiled in one pass so they share one pool of definitions: a shape used by
+ * several responses (Link, the event payloads) is defined once and referenced everywhere.
+ * JSON Schema describes the JSON form (toCodecJson), which is what goes over the wire.
+ */
+const compile = () => {
+  const inputs = Object.values(inputSchemas);
+  const roots = [...componentSchemas, ...inputs].map((schema) => Schema.toCodecJson(schema).ast);
+  const document = SchemaRepresentation.toJsonSchemaMultiDocument(
+    SchemaRepresentation.toRepresentations(roots as [(typeof roots)[number], ...typeof roots]),
+  );
+  const compiled = document.schemas.slice(componentSchemas.length).map((schema) => relocateRefs(schema) as JsonSchema);
+  const [nodesQuery, nodePath, eventsQuery, lastEventId] = compiled as [JsonSchema, JsonSchema, JsonSchema, JsonSchema];
+  return {
+    components: relocateRefs(document.definitions) as Record<string, JsonSchema>,
+    inputs: { nodesQuery, nodePath, eventsQuery, lastEventId },
+  };
+};
+
+/** One OpenAPI parameter per property of an input Struct, `required` as the Struct says. */
+const parametersOf = (struct: JsonSchema, location: "query" | "path"): JsonSchema[] => {
+  const properties = (struct["properties"] ?? {}) as Record<string, JsonSchema>;
+  const required = new Set((struct["required"] ?? []) as string[]);
+  return Object.entries(properties).map(([name, schema]) => ({
+    name,
+    in: location,
+    required: location === "path" || required.has(name),
+    ...(typeof schema["description"] === "string" ? { description: schema["description"] } : {}),
+    schema,
+  }));
+};
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (description: string, schema: unknown, headers?: Record<string, unknown>) => ({
+  description,
+  ...(headers ? { headers } : {}),
+  content: { "application/json": { schema } },
+});
+const refused = (description: string) => json(description, ref("ApiError"));
+
+/** The OpenAPI 3.1 document of the query API, generated from the Schemas in schemas.ts. */
+export const openApiDocument = (options: { readonly serverUrl?: string } = {}): Record<string, unknown> => {
+  const { components, inputs } = compile();
+  const badQuery = refused("A query parameter is malformed, out of range or unknown");
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "x0tta6bl4 query API",
+      version: apiVersion,
+      description:
+        "Read-only view of the control plane: the knowledge base (nodes, links) built from the MESH stream, and a live, resumable tail of any stream. Every error body is an ApiError.",
+    },
+    ...(options.serverUrl ? { servers: [{ url: options.serverUrl }] } : {}),
+    paths: {
+      "/nodes": {
+        get: {
+          operationId: "listNodes",
+          summary: "Node summaries, ordered by node id",
+          parameters: parametersOf(inputs.nodesQuery, "query"),
+          responses: {
+            "200": json("One page of nodes", { type: "array", items: ref("NodeSummary") }, {
+              "X-Total-Count": { description: "Number of nodes in the knowledge base", schema: { type: "integer", minimum: 0 } },
+            }),
+            "400": badQuery,
+          },
+        },
+      },
+      "/nodes/{id}": {
+        get: {
+          operationId: "getNode",
+          summary: "One node's full state with its neighbours resolved to node ids",
+          parameters: parametersOf(inputs.nodePath, "path"),
+          responses: {
+            "200": json("The node", ref("NodeDetail")),
+            "400": refused("The id is not a valid node id"),
+            "404": refused("No node with this id in the knowledge base"),
+          },
+        },
+      },
+      "/topology": {
+        get: {
+          operationId: "getTopology",
+          summary: "The mesh link graph",
+          responses: { "200": json("Every node and every directed link", ref("Topology")) },
+        },
+      },
+      "/events": {
+        get: {
+          operationId: "streamEvents",
+          summary: "Live tail of a stream as Server-Sent Events",
+          description: [
+            `Streams events matching \`subject\` (default \`${defaultSubject}\`) as they are stored, in stream order.`,
+            "Start: the `Last-Event-ID` header (resume after that sequence), else `from_seq`, else `since`, else only events stored from now on.",
+            "Each message has `id: <stream sequence>`, `event: <event type>` for verified events or `event: <status>` (e.g. `bad-signature`) for events that fail verification,",
+            "which are streamed, never dropped, and `data: <StreamedEvent as JSON>`. A `: keep-alive` comment is sent every 15 s.",
+            "If reading fails mid-stream, an `event: error` message with an ApiError as data ends the stream.",
+          ].join(" "),
+          parameters: [
+            ...parametersOf(inputs.eventsQuery, "query"),
+            { name: "Last-Event-ID", in: "header", required: false, description: inputs.lastEventId["description"], schema: inputs.lastEventId },
+          ],
+          responses: {
+            "200": {
+              description: "The event stream; it stays open until the client disconnects or the server stops",
+              content: {
+                "text/event-stream": {
+                  schema: { type: "string", description: "Server-Sent Events; each data line is a StreamedEvent" },
+                  // OpenAPI 3.1 cannot type SSE messages (3.2's itemSchema can); this says what `data:` holds.
+                  "x-sse-data": ref("StreamedEvent"),
+                  example: 'id: 42\nevent: mesh.HeartbeatSent\ndata: {"stream":"MESH","seq":42,"subject":"mesh.node-1.heartbeat","status":"verified",...}\n\n',
+                },
+              },
+            },
+            "400": refused("A query parameter or the Last-Event-ID header is malformed, or the subject is in no stream"),
+            "503": refused("Too many open event streams, or the stream cannot be read now"),
+          },
+        },
+      },
+      "/healthz": {
+        get: {
+          operationId: "health",
+          summary: "Liveness and readiness",
+          responses: {
+            "200": json("NATS connected and the control plane ready", ref("Health")),
+            "503": json("NATS not connected or the control plane not ready", ref("Health")),
+          },
+        },
+      },
+      "/metrics": {
+        get: {
+          operationId: "metrics",
+          summary: "Prometheus metrics (x0_* counters, gauges, histograms)",
+          responses: {
+            "200": { description: "Prometheus text exposition format", content: { "text/plain; version=0.0.4; charset=utf-8": { schema: { type: "string" } } } },
+          },
+        },
+      },
+      "/openapi.json": {
+        get: {
+          operationId: "openApi",
+          summary: "This document",
+          responses: { "200": json("OpenAPI 3.1 document", { type: "object" }) },
+        },
+      },
+    },
+    components: { schemas: components },
+  };
+};
