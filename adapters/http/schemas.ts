@@ -48,9 +48,10 @@ export const Rfc3339Time = Schema.String.annotate({ format: "date-time" }).pipe(
   ),
 );
 
-/** Tokens are non-empty, contain no whitespace, `*` stands alone and `>` stands alone at the end. */
+/** Echoes a client's value in a message, shortened. */
 const quoteInput = (text: string) => JSON.stringify(text.length > 64 ? `${text.slice(0, 64)}…` : text);
 
+/** Tokens are non-empty, contain no whitespace, `*` stands alone and `>` stands alone at the end. */
 const isSubjectFilter = (subject: string): boolean =>
   subject.split(".").every(
     (token, index, tokens) =>
