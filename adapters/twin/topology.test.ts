@@ -95,8 +95,10 @@ describe("meshviewer loader", () => {
     expect(t.links.filter((l) => l.kind === "wifi")).toHaveLength(606);
     expect(t.links.filter((l) => l.kind === "vpn")).toHaveLength(575);
     expectValidIdentities(t);
-    // Every online node is in the one big component; offline nodes stand alone.
-    expect(components(t)[0]).toHaveLength(833);
+    // One big component of 833 nodes; 58 nodes have no link at all.
+    const parts = components(t);
+    expect(parts[0]).toHaveLength(833);
+    expect(parts.slice(1).every((c) => c.length === 1)).toBe(true);
     // 755 nodes carry a location; one of them is an empty object, which is no location.
     expect(t.nodes.filter((n) => n.location)).toHaveLength(754);
   });

@@ -1,0 +1,192 @@
+import { Schema } from "effect";
+import { afterEach, describe, expect, it } from "vitest";
+import type { EventDefinition } from "../../domains/kernel/index.ts";
+import { meshEvents, meshSubject, type LinkMetricsReported, type NodeMetricsReported } from "../../domains/mesh/index.ts";
+import { canonicalBytes, decodeCbor, type SealedEvent } from "../../streams/envelope.ts";
+import { keyIdOf, publicKeyObject, verifyBytes } from "../../streams/keys.ts";
+import { MeshTwin, type EventSink } from "./twin.ts";
+
+/** An event store stand-in: keeps what it accepts, can fail or stall on demand. */
+class RecordingSink implements EventSink {
+  readonly accepted: SealedEvent[] = [];
+  inFlight = 0;
+  maxInFlight = 0;
+  constructor(private readonly behaviour: { delayMs?: number; fail?: (event: SealedEvent) => boolean } = {}) {}
+
+  async append(event: SealedEvent) {
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    try {
+      if (this.behaviour.delayMs) await new Promise((r) => setTimeout(r, this.behaviour.delayMs));
+      if (this.behaviour.fail?.(event)) throw new Error("server unavailable");
+      this.accepted.push(event);
+      return { stream: "MESH", seq: this.accepted.length, duplicate: false };
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  from(nodeId: string, type?: string): SealedEvent[] {
+    return this.accepted.filter((e) => e.meta.producerId === nodeId && (type === undefined || e.meta.type === type));
+  }
+}
+
+const definitions = new Map<string, EventDefinition>(meshEvents.map((d) => [d.type, d]));
+const decode = <T>(event: SealedEvent): T =>
+  Schema.decodeUnknownSync(definitions.get(event.meta.type)!.schema as Schema.Decoder<unknown>)(decodeCbor(event.payload)) as T;
+
+const until = async (condition: () => boolean, what: string, timeoutMs = 10_000) => {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+};
+
+const fixedClock = { now: () => 1_750_000_000_000 };
+const twins: MeshTwin[] = [];
+const twinOf = (options: ConstructorParameters<typeof MeshTwin>[0]) => {
+  const twin = new MeshTwin(options);
+  twins.push(twin);
+  return twin;
+};
+afterEach(async () => {
+  await Promise.all(twins.splice(0).map((t) => t.stop()));
+});
+
+describe("MeshTwin", () => {
+  it("announces each node first, then reports signed, valid events about itself only", async () => {
+    const twin = twinOf({ nodes: 8, intervalMs: 40, seed: 3 });
+    const sink = new RecordingSink();
+    await twin.start(sink);
+    await until(() => twin.nodes.every((n) => sink.from(n.id, "mesh.NodeMetricsReported").length >= 3), "three rounds per node");
+    await twin.stop();
+
+    const macToNode = new Map(twin.nodes.flatMap((n) => n.macs.map((m) => [m, n.id] as const)));
+    for (const node of twin.nodes) {
+      const events = sink.from(node.id);
+      expect(events[0]!.meta.type).toBe("mesh.NodeAnnounced");
+      const key = publicKeyObject(node.publicKey);
+      for (const event of events) {
+        expect(event.meta.keyId).toBe(keyIdOf(node.publicKey));
+        expect(event.meta.subject).toBe(meshSubject(node.id, event.meta.type as "mesh.HeartbeatSent"));
+        expect(verifyBytes(key, canonicalBytes(event.meta, event.payload), event.meta.signature)).toBe(true);
+        expect(decode<{ nodeId: string }>(event).nodeId).toBe(node.id);
+      }
+      const announced = decode<{ primaryMac: string; macs: string[]; publicKey: Uint8Array }>(events[0]!);
+      expect(announced.primaryMac).toBe(node.primaryMac);
+      expect(announced.macs).toEqual(node.macs);
+      expect(Buffer.from(announced.publicKey).equals(Buffer.from(node.publicKey))).toBe(true);
+
+      // Neighbour addresses are neighbours' MACs, so a knowledge base resolves them to node ids.
+      for (const event of sink.from(node.id, "mesh.LinkMetricsReported")) {
+        const { links } = decode<LinkMetricsReported>(event);
+        expect(links.map((l) => macToNode.get(l.neigh_address)).sort()).toEqual([...node.neighbours].sort());
+      }
+      // Traffic counters only grow.
+      const metrics = sink.from(node.id, "mesh.NodeMetricsReported").map((e) => decode<NodeMetricsReported>(e));
+      for (let i = 1; i < metrics.length; i++) {
+        for (const counter of ["rx_bytes", "tx_bytes", "forward_bytes", "mgmt_rx_bytes", "mgmt_tx_bytes"] as const) {
+          expect(metrics[i]!.traffic[counter]).toBeGreaterThanOrEqual(metrics[i - 1]!.traffic[counter]);
+        }
+        expect(metrics[i]!.memory.available).toBeLessThanOrEqual(metrics[i]!.memory.total);
+      }
+    }
+    expect(twin.stats.errors).toBe(0);
+    expect(twin.stats.announcedNodes).toBe(8);
+    expect(twin.stats.published).toBe(sink.accepted.length);
+  });
+
+  it("is the same mesh with the same keys and the same first reports for the same seed", async () => {
+    const firstReports = async (seed: number) => {
+      const twin = twinOf({ nodes: 6, intervalMs: 200, seed, clock: fixedClock });
+      const sink = new RecordingSink();
+      await twin.start(sink);
+      await until(() => twin.nodes.every((n) => sink.from(n.id, "mesh.NodeMetricsReported").length >= 1), "a first round per node");
+      await twin.stop();
+      const nodes = twin.nodes.map((n) => ({ ...n, publicKey: Buffer.from(n.publicKey).toString("hex") }));
+      const reports = twin.nodes.map((n) =>
+        ["mesh.NodeAnnounced", "mesh.HeartbeatSent", "mesh.LinkMetricsReported", "mesh.NodeMetricsReported"].map((type) =>
+          decode(sink.from(n.id, type)[0]!),
+        ),
+      );
+      return { nodes, reports };
+    };
+    const a = await firstReports(11);
+    const b = await firstReports(11);
+    const c = await firstReports(12);
+    expect(b).toEqual(a);
+    expect(c.nodes.map((n) => n.publicKey)).not.toEqual(a.nodes.map((n) => n.publicKey));
+    expect(c.reports).not.toEqual(a.reports);
+  });
+
+  it("keeps going when appends fail and reports only once its announcement is stored", async () => {
+    let failing = true;
+    const sink = new RecordingSink({ fail: () => failing });
+    const errors: string[] = [];
+    const twin = twinOf({ nodes: 5, intervalMs: 30, seed: 2, onError: (e, nodeId) => errors.push(`${nodeId}: ${e.message}`) });
+    await twin.start(sink);
+    await until(() => twin.stats.errors >= 10, "ten failed appends");
+    expect(sink.accepted).toHaveLength(0);
+    expect(twin.stats.announcedNodes).toBe(0);
+    failing = false;
+    await until(() => twin.nodes.every((n) => sink.from(n.id, "mesh.LinkMetricsReported").length >= 1), "reports after recovery");
+    for (const node of twin.nodes) expect(sink.from(node.id)[0]!.meta.type).toBe("mesh.NodeAnnounced");
+    expect(errors[0]).toMatch(/server unavailable/);
+    expect(twin.stats.errors).toBe(errors.length);
+    expect(twin.stats.lastError).toMatch(/mesh\.NodeAnnounced: server unavailable/);
+  });
+
+  it("never has more appends awaiting acknowledgement than its window", async () => {
+    const sink = new RecordingSink({ delayMs: 15 });
+    const twin = twinOf({ nodes: 20, intervalMs: 20, seed: 4, maxInFlight: 3 });
+    await twin.start(sink);
+    await until(() => sink.accepted.length >= 40, "forty appends");
+    await twin.stop();
+    expect(sink.maxInFlight).toBeLessThanOrEqual(3);
+    expect(sink.maxInFlight).toBeGreaterThan(0);
+    expect(twin.stats.inFlight).toBe(0);
+  });
+
+  it("takes a failed node off the air: its neighbours report the link at TQ 0", async () => {
+    const sink = new RecordingSink();
+    const twin = twinOf({ nodes: 10, intervalMs: 30, seed: 5 });
+    await twin.start(sink);
+    await until(() => twin.stats.announcedNodes === 10, "all nodes announced");
+    const victim = twin.nodes[0]!;
+    const witness = twin.nodes.find((n) => n.id === victim.neighbours[0])!;
+    twin.failNode(victim.id);
+    const victimMac = victim.macs[0]!;
+    const tqOfVictim = (e: SealedEvent) => decode<LinkMetricsReported>(e).links.find((l) => l.neigh_address === victimMac)?.tq;
+    await until(() => sink.from(witness.id, "mesh.LinkMetricsReported").some((e) => tqOfVictim(e) === 0), "the witness sees TQ 0");
+    const silentFrom = sink.from(victim.id).length;
+    const seen = sink.from(witness.id, "mesh.LinkMetricsReported").length;
+    await until(() => sink.from(witness.id, "mesh.LinkMetricsReported").length >= seen + 2, "two more witness reports");
+    expect(sink.from(victim.id)).toHaveLength(silentFrom);
+
+    twin.recoverNode(victim.id);
+    await until(() => sink.from(victim.id).length > silentFrom + 1, "the victim reports again");
+    // A rebooted node announces itself again before anything else.
+    expect(sink.from(victim.id)[silentFrom]!.meta.type).toBe("mesh.NodeAnnounced");
+  });
+
+  it("simulates the Freifunk Bremen snapshot: 833 online nodes, offline ones silent", async () => {
+    const twin = twinOf({
+      topologyFile: new URL("../../../shared/data/topologies/freifunk-bremen-2020-meshviewer.json", import.meta.url).pathname,
+    });
+    await twin.load();
+    const nodes = twin.nodes;
+    expect(nodes).toHaveLength(891);
+    expect(nodes.filter((n) => n.online)).toHaveLength(833);
+    expect(nodes.filter((n) => !n.online).every((n) => n.neighbours.length === 0)).toBe(true);
+    // Each end of a link between online nodes reports it, unless the snapshot says it did not (TQ 0).
+    const entries = nodes.reduce((sum, n) => sum + n.neighbours.length, 0);
+    const topology = twin.topology!;
+    const expected = topology.links
+      .filter((l) => topology.nodes[l.a]!.online && topology.nodes[l.b]!.online)
+      .reduce((sum, l) => sum + (l.tqAB === 0 ? 0 : 1) + (l.tqBA === 0 ? 0 : 1), 0);
+    expect(topology.links.length).toBe(1395);
+    expect(entries).toBe(expected);
+    expect(entries).toBeGreaterThan(2_400);
+  });
+});
