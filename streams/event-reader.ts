@@ -108,6 +108,7 @@ export async function* readEvents(nc: NatsConnection, options: ReadOptions): Asy
   }
   const messages = await consumer.consume({ max_messages: 256 });
   options.signal?.addEventListener("abort", () => void messages.close(), { once: true });
+  if (options.signal?.aborted) await messages.close(); // aborted while the consumer was being set up
   try {
     for await (const msg of messages) {
       if (pastEnd(msg, options.until)) return;

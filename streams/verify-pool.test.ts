@@ -15,7 +15,7 @@ describe("VerifyPool", () => {
       const signature = signBytes(keys[k]!, message);
       // Every 7th request is signed by the wrong key; every 11th has a flipped payload byte.
       const keyIndex = i % 7 === 0 ? indexes[(k + 1) % 3]! : indexes[k]!;
-      if (i % 11 === 0) message[0] ^= 1;
+      if (i % 11 === 0) message[0] = message[0]! ^ 1;
       return { keyIndex, message, signature };
     });
     const results = await pool.verify(requests);

@@ -30,14 +30,15 @@ export type PayloadOf<D> = D extends EventDefinition<string, infer S> ? S["Type"
 
 /** A node or producer id: one NATS subject token (no dots, wildcards or spaces). */
 export const ProducerId = Schema.String.pipe(
-  Schema.check(Schema.isPattern(/^[A-Za-z0-9_-]{1,64}$/, { description: "1-64 of A-Z a-z 0-9 _ -" })),
+  Schema.check(Schema.isPattern(/^[A-Za-z0-9_-]{1,64}$/u, { description: "1-64 of A-Z a-z 0-9 _ -" })),
 );
 
 /** A MAC address as batctl prints it: lower-case, colon separated. */
 export const MacAddress = Schema.String.pipe(
-  Schema.check(Schema.isPattern(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/, { description: "MAC address aa:bb:cc:dd:ee:ff" })),
+  Schema.check(Schema.isPattern(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/u, { description: "MAC address aa:bb:cc:dd:ee:ff" })),
 );
 
-export const NonNegativeInt = Schema.Number.pipe(Schema.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0)));
-export const NonNegative = Schema.Number.pipe(Schema.check(Schema.isGreaterThanOrEqualTo(0)));
-export const Fraction = Schema.Number.pipe(Schema.check(Schema.isBetween({ minimum: 0, maximum: 1 })));
+// Built on Finite: telemetry is never NaN or Infinity, and the JSON Schema keeps its bounds.
+export const NonNegativeInt = Schema.Finite.pipe(Schema.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0)));
+export const NonNegative = Schema.Finite.pipe(Schema.check(Schema.isGreaterThanOrEqualTo(0)));
+export const Fraction = Schema.Finite.pipe(Schema.check(Schema.isBetween({ minimum: 0, maximum: 1 })));
