@@ -44,3 +44,9 @@ export class NatsServerError extends Schema.TaggedError<NatsServerError>()("Nats
   message: Schema.String,
   cause: Schema.optionalKey(Schema.Unknown),
 }) {}
+
+/** The streams' byte limits do not fit the server's JetStream store. */
+export class StorageBudgetError extends Schema.TaggedError<StorageBudgetError>()("StorageBudgetError", {
+  message: Schema.String,
+  cause: Schema.optionalKey(Schema.Unknown),
+}) {}

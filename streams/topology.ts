@@ -8,6 +8,8 @@ import {
   type StreamConfig,
 } from "@nats-io/jetstream";
 
+import { StorageBudgetError } from "./errors.ts";
+
 const DAY_NS = 24 * 60 * 60 * 1e9;
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -21,8 +23,10 @@ export interface StreamDefinition {
   readonly description: string;
   /** Covered by the audit chain: the server refuses deletes and purges. */
   readonly audited: boolean;
+  /** 0 = no age limit. */
   readonly maxAgeDays: number;
-  readonly maxBytes: number;
+  /** Share of the storage budget this stream may use (shares add up to 1). */
+  readonly storageShare: number;
   readonly maxMsgSize: number;
   /** Window in which the server drops a repeated `Nats-Msg-Id`. */
   readonly duplicateWindowSeconds: number;
@@ -32,9 +36,10 @@ export type StreamName = "MESH" | "HEAL" | "FL" | "GOV" | "IDENTITY" | "AUDIT" |
 
 /**
  * Limits-based retention everywhere: events are history, not work items, and several
- * projections read each stream independently. Audited streams keep every event
- * (no age limit) except MESH, whose telemetry volume is bounded by age and size; the
- * audit chain's checkpoints record where MESH history starts.
+ * projections read each stream independently. Audited streams keep every event and refuse
+ * new ones when full (discard new: loud, never a silent loss of history) — except MESH,
+ * whose telemetry ages out (discard old, 30 days); the audit chain's checkpoints record
+ * where MESH history starts. See ADR 0008.
  */
 export const streams: readonly StreamDefinition[] = [
   {
@@ -44,7 +49,7 @@ export const streams: readonly StreamDefinition[] = [
     description: "Node announcements, heartbeats, link and node metrics, one subject per node and kind",
     audited: true,
     maxAgeDays: 30,
-    maxBytes: 50 * GiB,
+    storageShare: 0.5,
     maxMsgSize: 256 * 1024,
     duplicateWindowSeconds: 120,
   },
@@ -55,7 +60,7 @@ export const streams: readonly StreamDefinition[] = [
     description: "Healing commands addressed to nodes, their outcomes, and incident lifecycle events",
     audited: true,
     maxAgeDays: 0,
-    maxBytes: 10 * GiB,
+    storageShare: 0.1,
     maxMsgSize: 256 * 1024,
     duplicateWindowSeconds: 120,
   },
@@ -66,7 +71,7 @@ export const streams: readonly StreamDefinition[] = [
     description: "Federated learning rounds, local updates (by content id), commits of the global model",
     audited: true,
     maxAgeDays: 0,
-    maxBytes: 20 * GiB,
+    storageShare: 0.2,
     maxMsgSize: MiB,
     duplicateWindowSeconds: 120,
   },
@@ -77,7 +82,7 @@ export const streams: readonly StreamDefinition[] = [
     description: "Governance proposals and votes",
     audited: true,
     maxAgeDays: 0,
-    maxBytes: 5 * GiB,
+    storageShare: 0.04,
     maxMsgSize: 256 * 1024,
     duplicateWindowSeconds: 120,
   },
@@ -88,7 +93,7 @@ export const streams: readonly StreamDefinition[] = [
     description: "Producer keys: enrolment, rotation, revocation",
     audited: true,
     maxAgeDays: 0,
-    maxBytes: GiB,
+    storageShare: 0.02,
     maxMsgSize: 64 * 1024,
     duplicateWindowSeconds: 120,
   },
@@ -99,7 +104,7 @@ export const streams: readonly StreamDefinition[] = [
     description: "Signed Merkle checkpoints over the audited streams",
     audited: true,
     maxAgeDays: 0,
-    maxBytes: 5 * GiB,
+    storageShare: 0.04,
     maxMsgSize: 64 * 1024,
     duplicateWindowSeconds: 120,
   },
@@ -110,7 +115,7 @@ export const streams: readonly StreamDefinition[] = [
     description: "Refused events: original bytes and headers plus the reason, for operators to inspect",
     audited: false,
     maxAgeDays: 30,
-    maxBytes: 5 * GiB,
+    storageShare: 0.1,
     maxMsgSize: 2 * MiB,
     duplicateWindowSeconds: 120,
   },
@@ -125,9 +130,18 @@ export const streamNamed = (name: StreamName): StreamDefinition => {
 export interface TopologyOptions {
   /** Replicas per stream: 1 on a single server, 3 on a NATS cluster. Default 1. */
   readonly replicas?: number;
-  /** Scale every byte limit down (tests use small stores). Default 1. */
-  readonly maxBytesScale?: number;
+  /**
+   * Bytes of JetStream storage the streams may use together, split by `storageShare`.
+   * nats-server reserves each stream's limit up front, so the sum must fit its store.
+   * Default 16 GiB; `x0 up` derives it from the free disk space of an embedded server.
+   */
+  readonly storageBytes?: number;
 }
+
+export const DEFAULT_STORAGE_BYTES = 16 * GiB;
+
+/** JetStream API error code for "insufficient storage resources available". */
+const INSUFFICIENT_RESOURCES = 10047;
 
 export const streamConfig = (def: StreamDefinition, options: TopologyOptions = {}): Partial<StreamConfig> & { name: string } => ({
   name: def.name,
@@ -135,9 +149,9 @@ export const streamConfig = (def: StreamDefinition, options: TopologyOptions = {
   description: def.description,
   retention: RetentionPolicy.Limits,
   storage: StorageType.File,
-  discard: DiscardPolicy.Old,
+  discard: def.maxAgeDays > 0 || !def.audited ? DiscardPolicy.Old : DiscardPolicy.New,
   max_age: def.maxAgeDays * DAY_NS,
-  max_bytes: Math.floor(def.maxBytes * (options.maxBytesScale ?? 1)),
+  max_bytes: Math.max(def.maxMsgSize, Math.floor(def.storageShare * (options.storageBytes ?? DEFAULT_STORAGE_BYTES))),
   max_msg_size: def.maxMsgSize,
   duplicate_window: def.duplicateWindowSeconds * 1e9,
   num_replicas: options.replicas ?? 1,
@@ -151,14 +165,27 @@ export const ensureStreams = async (jsm: JetStreamManager, options: TopologyOpti
   for (const def of streams) {
     const config = streamConfig(def, options);
     try {
-      await jsm.streams.info(def.name);
+      try {
+        await jsm.streams.info(def.name);
+      } catch (error) {
+        if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound) {
+          await jsm.streams.add(config);
+          continue;
+        }
+        throw error;
+      }
+      await jsm.streams.update(def.name, config);
     } catch (error) {
-      if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound) {
-        await jsm.streams.add(config);
-        continue;
+      if (error instanceof JetStreamApiError && error.code === INSUFFICIENT_RESOURCES) {
+        throw new StorageBudgetError({
+          message:
+            `stream ${def.name} needs ${config.max_bytes} bytes but the server's JetStream store has less room: ` +
+            `lower the storage budget (x0 up --storage, X0_STORAGE_BYTES; now ${options.storageBytes ?? DEFAULT_STORAGE_BYTES}) ` +
+            `or give nats-server more (max_file_store)`,
+          cause: error,
+        });
       }
       throw error;
     }
-    await jsm.streams.update(def.name, config);
   }
 };

@@ -35,7 +35,8 @@ export const main = async (argv: string[]): Promise<number> => {
   try {
     return await command.run(rest);
   } catch (error) {
-    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+    const code = (error as { code?: unknown }).code;
+    if (error instanceof UsageError || (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS"))) {
       process.stderr.write(`x0 ${name}: ${(error as Error).message}\n\n${command.usage}\n`);
       return 2;
     }

@@ -43,3 +43,13 @@ export const parseTime = (name: string, value: string, now = Date.now()): Date =
   if (Number.isNaN(time.getTime())) throw new UsageError(`--${name} must be an RFC 3339 time (2026-11-26T10:00:00Z) or a duration ago (15m, 2h), got "${value}"`);
   return time;
 };
+
+const SIZE = /^(\d+(?:\.\d+)?)([KMGT]i?B?|B)?$/i;
+const SIZE_UNIT: Record<string, number> = { "": 1, B: 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
+
+/** A byte size: `512M`, `20G`, `1.5T`, or plain bytes. Units are binary (1G = 1024³ bytes). */
+export const parseSize = (name: string, value: string): number => {
+  const m = SIZE.exec(value.trim());
+  if (!m) throw new UsageError(`--${name} must be a size such as 512M, 20G or 1T, got "${value}"`);
+  return Math.floor(Number(m[1]) * SIZE_UNIT[(m[2] ?? "").charAt(0).toUpperCase()]!);
+};

@@ -71,6 +71,8 @@ export const LinkMetricsReported = defineEvent(
     nodeId: ProducerId,
     links: Schema.Array(LinkSample).pipe(Schema.check(Schema.isMaxLength(256))),
   }),
+  // 256 full link entries are ~33 KB: a gateway with 160 neighbours must fit.
+  { maxPayloadBytes: 40 * 1024 },
 );
 
 /** Node resource and traffic counters, after respondd `statistics`. Memory in KiB, traffic in bytes. */

@@ -39,7 +39,7 @@ export const startTestNats = async (options: { streams?: boolean } = {}): Promis
   };
   const nc = await connect();
   if (external) await wipe(nc);
-  if (options.streams !== false) await ensureStreams(await jetstreamManager(nc), { maxBytesScale: 0.01 });
+  if (options.streams !== false) await ensureStreams(await jetstreamManager(nc), { storageBytes: 1024 ** 3 });
   const handle: TestNats = {
     url,
     nc,

@@ -1,17 +1,18 @@
 import { parseArgs } from "node:util";
+import { statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { KnowledgeBaseProjection } from "../../../projections/knowledge-base/index.ts";
 import { connectNats, serversFromEnv } from "../../../streams/connection.ts";
-import { ensureStreams } from "../../../streams/topology.ts";
+import { DEFAULT_STORAGE_BYTES, ensureStreams } from "../../../streams/topology.ts";
 import { log } from "../../../streams/log.ts";
 import { ProducerRegistry } from "../../../streams/producer-registry.ts";
 import { ProjectionRunner } from "../../../streams/projection-runner.ts";
 import { startHttpApi } from "../../http/index.ts";
 import { startNatsServer, type RunningNatsServer } from "../../nats-server/index.ts";
 import { runSim } from "../../twin/index.ts";
-import { dataDirFrom, parseIntOption } from "../options.ts";
+import { dataDirFrom, parseIntOption, parseSize } from "../options.ts";
 
 export const upUsage = `x0 up [options]
   Starts the control plane: an embedded nats-server when NATS_URL is unset, the streams,
@@ -21,9 +22,19 @@ export const upUsage = `x0 up [options]
   --host ADDR        HTTP API address (default 127.0.0.1)
   --port N           HTTP API port (default 8080)
   --replicas N       stream and bucket replicas: 1 on one server, 3 on a cluster (default 1)
+  --storage SIZE     JetStream bytes the streams may use together, e.g. 20G (default: 40% of the
+                     free disk under --data-dir for the embedded server, else 16G; $X0_STORAGE)
   --sim N            also run an N-node digital-twin mesh in this process (default 0)
   --sim-interval MS  the twin's reporting interval (default 1000)
   --sim-seed S       the twin's random seed (default 1)`;
+
+/** The streams' storage budget: the flag, else 40% of the embedded store's free disk, else the default. */
+const storageBudget = async (flag: string | undefined, embeddedStore: string | undefined): Promise<number> => {
+  if (flag !== undefined) return parseSize("storage", flag);
+  if (!embeddedStore) return DEFAULT_STORAGE_BYTES;
+  const fs = await statfs(embeddedStore);
+  return Math.max(64 * 1024 ** 2, Math.floor(fs.bavail * fs.bsize * 0.4));
+};
 
 /** Resolves when the process is told to stop. */
 const stopSignal = () =>
@@ -40,6 +51,7 @@ export const up = async (argv: string[]): Promise<number> => {
       host: { type: "string" },
       port: { type: "string" },
       replicas: { type: "string" },
+      storage: { type: "string" },
       sim: { type: "string" },
       "sim-interval": { type: "string" },
       "sim-seed": { type: "string" },
@@ -68,7 +80,9 @@ export const up = async (argv: string[]): Promise<number> => {
     const nc: NatsConnection = await connectNats({ servers, name: "x0-control-plane" });
     cleanups.push(() => nc.drain());
     log.info("connected to NATS", { server: nc.info?.version ?? "unknown", servers: servers.join(",") });
-    await ensureStreams(await jetstreamManager(nc), { replicas });
+    const storageBytes = await storageBudget(values.storage ?? process.env.X0_STORAGE, server ? join(dataDir, "nats") : undefined);
+    await ensureStreams(await jetstreamManager(nc), { replicas, storageBytes });
+    log.info("streams ready", { storageBytes, replicas });
     const projection = new KnowledgeBaseProjection(nc, { replicas });
     const runner = new ProjectionRunner(nc, projection, await ProducerRegistry.open(nc, { replicas }));
     await runner.start();
