@@ -32,18 +32,23 @@ http_get() {
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# Check every port first, so a conflict starts nothing.
+for n in 1 2 3; do
+  alive "$n" && continue
+  for port in $((4221 + n)) $((6221 + n)) $((8221 + n)); do
+    if port_busy "$port"; then
+      echo "port $port is already in use; n$n cannot start, nothing started." >&2
+      [[ $port == 4222 ]] && echo "(Debian's nats-server package runs a service there: sudo systemctl disable --now nats-server)" >&2
+      exit 1
+    fi
+  done
+done
+
 for n in 1 2 3; do
   if alive "$n"; then
     echo "n$n already running (pid $(cat "$state/n$n.pid"))"
     continue
   fi
-  for port in $((4221 + n)) $((6221 + n)) $((8221 + n)); do
-    if port_busy "$port"; then
-      echo "port $port is already in use; n$n cannot start." >&2
-      echo "(Debian's nats-server package runs a service on 4222: sudo systemctl disable --now nats-server)" >&2
-      exit 1
-    fi
-  done
   nohup "$bin" -c "$here/n$n.conf" >"$state/n$n.log" 2>&1 </dev/null &
   echo $! >"$state/n$n.pid"
   echo "n$n started (pid $!, log $state/n$n.log)"
@@ -67,4 +72,6 @@ for n in 1 2 3; do
 done
 
 echo "cluster x0 is up (nats-server $("$bin" --version | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -n 1))"
-echo "NATS_URL=nats://127.0.0.1:4222,nats://127.0.0.1:4223,nats://127.0.0.1:4224"
+url=nats://127.0.0.1:4222,nats://127.0.0.1:4223,nats://127.0.0.1:4224
+echo "NATS_URL=$url"
+echo "control plane on it: NATS_URL=$url npx x0 up --replicas 3    (stop the cluster: infra/nats/cluster/stop.sh)"
