@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomFillSync } from "node:crypto";
 
 /** The one clock and id source; tests and the twin inject their own. */
 export interface Clock {
@@ -10,7 +10,20 @@ export const systemClock: Clock = { now: () => Date.now() };
 
 /** Random bytes; seedable in the twin so a run can be reproduced. */
 export type RandomBytes = (n: number) => Uint8Array;
-export const systemRandom: RandomBytes = (n) => randomBytes(n);
+// Ids and trace contexts need a few random bytes per event: draw them from a refilled pool,
+// one system call per 4 KiB instead of one per event.
+const pool = new Uint8Array(4096);
+let poolOffset = pool.length;
+export const systemRandom: RandomBytes = (n) => {
+  if (n > pool.length) return randomFillSync(new Uint8Array(n));
+  if (poolOffset + n > pool.length) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  const out = pool.slice(poolOffset, poolOffset + n);
+  poolOffset += n;
+  return out;
+};
 
 /** UUIDv7 (RFC 9562): time-ordered, so event ids sort by creation time. */
 export const uuidv7 = (clock: Clock = systemClock, random: RandomBytes = systemRandom): string => {

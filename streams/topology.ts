@@ -72,7 +72,7 @@ export const streams: readonly StreamDefinition[] = [
     audited: true,
     maxAgeDays: 0,
     storageShare: 0.2,
-    maxMsgSize: MiB,
+    maxMsgSize: 512 * 1024,
     duplicateWindowSeconds: 120,
   },
   {
@@ -116,7 +116,8 @@ export const streams: readonly StreamDefinition[] = [
     audited: false,
     maxAgeDays: 30,
     storageShare: 0.1,
-    maxMsgSize: 2 * MiB,
+    // The server's max_payload (1 MiB): a refused event plus its quarantine headers must fit.
+    maxMsgSize: MiB,
     duplicateWindowSeconds: 120,
   },
 ];

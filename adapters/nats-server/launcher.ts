@@ -1,4 +1,5 @@
 import { spawn, execFile, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdir, writeFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -11,7 +12,7 @@ export interface NatsServerOptions {
   readonly host?: string;
   /** Client port. Default: a free port chosen by the server (`-p -1`). */
   readonly port?: number;
-  /** Server binary. Default `$X0_NATS_SERVER` or `nats-server` on PATH. */
+  /** Server binary. Default `$X0_NATS_SERVER`, else `nats-server` on PATH, else Debian's `/usr/sbin/nats-server`. */
   readonly binary?: string;
   /** How long to wait for "Server is ready". Default 15 000 ms. */
   readonly readyTimeoutMs?: number;
@@ -34,8 +35,17 @@ export const INSTALL_HINT =
 
 const execFileAsync = promisify(execFile);
 
+// Debian installs the server in /usr/sbin, which is not on a normal user's PATH.
+const DEBIAN_BINARY = "/usr/sbin/nats-server";
+
+const defaultBinary = (): string => {
+  if (process.env.X0_NATS_SERVER) return process.env.X0_NATS_SERVER;
+  const onPath = (process.env.PATH ?? "").split(":").some((dir) => dir && existsSync(join(dir, "nats-server")));
+  return !onPath && existsSync(DEBIAN_BINARY) ? DEBIAN_BINARY : "nats-server";
+};
+
 /** `nats-server --version` → "2.9.10". */
-export const natsServerVersion = async (binary = process.env.X0_NATS_SERVER ?? "nats-server"): Promise<string> => {
+export const natsServerVersion = async (binary = defaultBinary()): Promise<string> => {
   try {
     const { stdout } = await execFileAsync(binary, ["--version"]);
     const match = /v?(\d+\.\d+\.\d+)/.exec(stdout);
@@ -49,7 +59,7 @@ export const natsServerVersion = async (binary = process.env.X0_NATS_SERVER ?? "
 
 /** Starts nats-server with JetStream and resolves once it accepts clients. */
 export const startNatsServer = async (options: NatsServerOptions): Promise<RunningNatsServer> => {
-  const binary = options.binary ?? process.env.X0_NATS_SERVER ?? "nats-server";
+  const binary = options.binary ?? defaultBinary();
   const host = options.host ?? "127.0.0.1";
   await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
   const args = ["-a", host, "-p", String(options.port ?? -1), "-js", "-sd", options.dataDir, "-n", "x0-embedded"];
