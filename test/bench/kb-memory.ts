@@ -1,0 +1,219 @@
+/**
+ * `npm run bench:kb-memory [-- --nodes 10000 --links 8 --rounds 3 --runs 3]`
+ *
+ * Memory of the knowledge base (projections/knowledge-base `KnowledgeBase`, in memory) holding
+ * 10 000 nodes with 8 links each, built the way the control plane builds it: every node
+ * announces itself, then reports its link table (8 batman-adv neighbours), its node metrics and
+ * a heartbeat, `--rounds` times over. Each payload goes through CBOR and the event schema
+ * exactly as the projection runner decodes it, then `KnowledgeBase.apply`.
+ *
+ * Each run is a fresh child process started with --expose-gc; after the build it collects
+ * garbage and reads the process RSS. The figure is the absolute RSS of that process, which also
+ * holds Node itself, the TypeScript loader, effect, cbor-x and the event definitions: nothing is
+ * subtracted (the RSS before the build is printed alongside for context). The last line is the
+ * median over the runs: `kb_rss_mb=<n>`.
+ */
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { Schema } from "effect";
+import { HeartbeatSent, LinkMetricsReported, NodeAnnounced, NodeMetricsReported } from "../../domains/mesh/index.ts";
+import { KnowledgeBase, type MeshEvent } from "../../projections/knowledge-base/index.ts";
+import { decodeCbor, encodeCbor } from "../../streams/envelope.ts";
+import { keyIdOf } from "../../streams/keys.ts";
+
+const { values: flags } = parseArgs({
+  options: {
+    nodes: { type: "string", default: "10000" },
+    links: { type: "string", default: "8" },
+    rounds: { type: "string", default: "3" },
+    runs: { type: "string", default: "3" },
+    child: { type: "boolean", default: false },
+  },
+});
+const NODES = Number(flags.nodes);
+const LINKS = Number(flags.links);
+const ROUNDS = Number(flags.rounds);
+const RUNS = Number(flags.runs);
+for (const [name, value] of Object.entries({ nodes: NODES, links: LINKS, rounds: ROUNDS, runs: RUNS })) {
+  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer`);
+}
+if (LINKS >= NODES) throw new Error("--links must be smaller than --nodes");
+
+interface ChildResult {
+  readonly rssMb: number;
+  readonly rssBeforeMb: number;
+  readonly heapUsedMb: number;
+  readonly heapUsedBeforeMb: number;
+  readonly nodes: number;
+  readonly links: number;
+  readonly events: number;
+  readonly gc: boolean;
+}
+
+const MB = 1024 * 1024;
+
+/** One measurement, in this (child) process. */
+const measure = (): ChildResult => {
+  type Definition = typeof NodeAnnounced | typeof HeartbeatSent | typeof LinkMetricsReported | typeof NodeMetricsReported;
+
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const collect = () => {
+    for (let i = 0; i < 4; i++) gc?.();
+  };
+  collect();
+  const before = process.memoryUsage();
+
+  // Deterministic pseudo-random numbers: every run builds the same knowledge base.
+  let seed = 42;
+  const random = () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const hex = (n: number) => n.toString(16).padStart(2, "0");
+  /** MAC of interface `iface` (0 = primary, 1 = mesh radio) of node i. */
+  const macOf = (i: number, iface: number) => `02:${hex(iface)}:00:${hex((i >> 16) & 0xff)}:${hex((i >> 8) & 0xff)}:${hex(i & 0xff)}`;
+  const nodeIdOf = (i: number) => `node-${String(i).padStart(5, "0")}`;
+  const decoders = new Map<Definition, (input: unknown) => unknown>();
+  /** CBOR out and back, then the schema: what the runner hands to the projection. */
+  const wire = <D extends Definition>(definition: D, payload: D["schema"]["Type"]): D["schema"]["Type"] => {
+    let decode = decoders.get(definition);
+    if (!decode) {
+      const encoder = Schema.encodeUnknownSync(definition.schema as Schema.Codec<unknown, unknown>);
+      const decoder = Schema.decodeUnknownSync(definition.schema as Schema.Decoder<unknown>);
+      decode = (input) => decoder(decodeCbor(encodeCbor(encoder(input))), { onExcessProperty: "ignore" });
+      decoders.set(definition, decode);
+    }
+    return decode(payload) as D["schema"]["Type"];
+  };
+
+  const kb = new KnowledgeBase();
+  let seq = 0;
+  let events = 0;
+  const keyIds: string[] = [];
+  const start = Date.now();
+  const apply = (type: Definition["type"], payload: unknown, i: number) => {
+    seq++;
+    events++;
+    kb.apply({ type, payload } as MeshEvent, { seq, occurredAt: start + seq, keyId: keyIds[i]! });
+  };
+
+  for (let i = 0; i < NODES; i++) {
+    const publicKey = new Uint8Array(32);
+    for (let b = 0; b < 32; b++) publicKey[b] = Math.floor(random() * 256);
+    keyIds.push(keyIdOf(publicKey));
+    const nodeId = nodeIdOf(i);
+    apply(
+      NodeAnnounced.type,
+      wire(NodeAnnounced, {
+        nodeId,
+        publicKey,
+        hostname: `ff-${nodeId}`,
+        primaryMac: macOf(i, 0),
+        macs: [macOf(i, 0), macOf(i, 1)],
+        hardware: { model: "TP-Link TL-WR841N/ND v9", nproc: 1 },
+        software: { firmware: "gluon-v2023.2.3", batmanAdv: "2023.1", x0: "0.1.0" },
+        location: { latitude: 53 + random(), longitude: 8.5 + random() },
+      }),
+      i,
+    );
+  }
+  let rx = 0;
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let i = 0; i < NODES; i++) {
+      const nodeId = nodeIdOf(i);
+      apply(
+        LinkMetricsReported.type,
+        wire(LinkMetricsReported, {
+          nodeId,
+          links: Array.from({ length: LINKS }, (_, k) => ({
+            neigh_address: macOf((i + 1 + k * 7) % NODES, 1),
+            hard_ifname: "mesh0",
+            tq: 100 + Math.floor(random() * 156),
+            last_seen_msecs: Math.floor(random() * 2000),
+            throughput: Math.round(random() * 54_000),
+            loss: Math.round(random() * 100) / 1000,
+            latency_ms: Math.round(random() * 5000) / 100,
+          })),
+        }),
+        i,
+      );
+      rx += Math.floor(random() * 1e6);
+      apply(
+        NodeMetricsReported.type,
+        wire(NodeMetricsReported, {
+          nodeId,
+          cpu: Math.round(random() * 1000) / 1000,
+          loadavg: Math.round(random() * 200) / 100,
+          memory: { total: 60_000, available: 20_000 + Math.floor(random() * 20_000) },
+          traffic: { rx_bytes: rx, tx_bytes: rx * 2, forward_bytes: Math.floor(rx / 2), mgmt_rx_bytes: Math.floor(rx / 50), mgmt_tx_bytes: Math.floor(rx / 40) },
+          clients: Math.floor(random() * 30),
+        }),
+        i,
+      );
+      apply(HeartbeatSent.type, wire(HeartbeatSent, { nodeId, uptime: 3600 * (round + 1) + i }), i);
+    }
+  }
+  decoders.clear();
+  collect();
+  const memory = process.memoryUsage();
+  let links = 0;
+  for (const node of kb.nodes()) links += node.links?.samples.length ?? 0;
+  // Keep the knowledge base reachable until after the reading.
+  if (kb.size !== NODES || links !== NODES * LINKS) throw new Error(`knowledge base holds ${kb.size} nodes and ${links} links`);
+  return {
+    rssMb: memory.rss / MB,
+    rssBeforeMb: before.rss / MB,
+    heapUsedMb: memory.heapUsed / MB,
+    heapUsedBeforeMb: before.heapUsed / MB,
+    nodes: kb.size,
+    links,
+    events,
+    gc: gc !== undefined,
+  };
+};
+
+const median = (xs: readonly number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+
+/** Runs one measurement in a fresh process with --expose-gc and returns its result. */
+const runChild = (): Promise<ChildResult> =>
+  new Promise((resolve, reject) => {
+    const runTs = fileURLToPath(new URL("../../adapters/cli/run-ts.js", import.meta.url));
+    const self = fileURLToPath(import.meta.url);
+    const args = ["--expose-gc", runTs, self, "--child", "--nodes", String(NODES), "--links", String(LINKS), "--rounds", String(ROUNDS)];
+    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString("utf8")));
+    child.on("error", reject);
+    child.on("exit", (code) => {
+      if (code !== 0) return reject(new Error(`measurement process exited with code ${code}`));
+      try {
+        resolve(JSON.parse(out.trim().split("\n").pop() ?? "") as ChildResult);
+      } catch (error) {
+        reject(error);
+      }
+    });
+  });
+
+if (flags.child) {
+  console.log(JSON.stringify(measure()));
+} else {
+  const results: ChildResult[] = [];
+  for (let run = 1; run <= RUNS; run++) {
+    process.stderr.write(`[bench:kb-memory] run ${run}/${RUNS}: building ${NODES} nodes x ${LINKS} links, ${ROUNDS} rounds of reports\n`);
+    const r = await runChild();
+    if (!r.gc) process.stderr.write("[bench:kb-memory] warning: global.gc unavailable, RSS read without a forced collection\n");
+    results.push(r);
+    console.log(
+      `run ${run}: rss_mb=${r.rssMb.toFixed(1)} (before build ${r.rssBeforeMb.toFixed(1)}) heap_used_mb=${r.heapUsedMb.toFixed(1)} (before build ${r.heapUsedBeforeMb.toFixed(1)}) ` +
+        `nodes=${r.nodes} links=${r.links} events_applied=${r.events} gc=${r.gc}`,
+    );
+  }
+  console.log(`kb_rss_mb=${median(results.map((r) => r.rssMb)).toFixed(1)}`);
+}
