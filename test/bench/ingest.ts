@@ -34,6 +34,11 @@
  *
  * Each run prints its numbers; the last line gives medians over the runs (ingest_ratio is the
  * median of the per-run ratios: each run pairs platform and raw under the same machine load).
+ * Each run also prints the CPU seconds the phase cost in this process (all threads, and its main
+ * thread alone: NATS client, decode, apply), in the producer process and in nats-server.
+ * `--only raw|platform` runs one phase (for profiling). To profile everything, including the
+ * producer processes and the verify workers (one .cpuprofile per thread):
+ *   node --cpu-prof --cpu-prof-dir=/tmp/prof adapters/cli/run-ts.js test/bench/ingest.ts --runs 1
  * Starts its own nats-server in a temp dir unless NATS_URL is set. With NATS_URL, the bench
  * DELETES the MESH and QUARANTINE streams and the `kb` and `producers` buckets there: point it at
  * a scratch server.
