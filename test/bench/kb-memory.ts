@@ -16,7 +16,8 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { Schema } from "effect";
+// The subpath, not the "effect" barrel: the bench must not load more of effect than the product does.
+import * as Schema from "effect/Schema";
 import { HeartbeatSent, LinkMetricsReported, NodeAnnounced, NodeMetricsReported } from "../../domains/mesh/index.ts";
 import { KnowledgeBase, type MeshEvent } from "../../projections/knowledge-base/index.ts";
 import { decodeCbor, encodeCbor } from "../../streams/envelope.ts";
