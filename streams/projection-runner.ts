@@ -14,13 +14,14 @@ import {
 import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import type { EventDefinition } from "../domains/kernel/index.ts";
 import { decodeMessage, resolveProducerKey } from "./decode.ts";
-import { canonicalBytes, Header, type EnvelopeMeta } from "./envelope.ts";
+import { canonicalHead, Header, type EnvelopeMeta } from "./envelope.ts";
 import { EventRejectedError, type QuarantineReason } from "./errors.ts";
 import { checkpointSeconds, eventsApplied, eventsQuarantined, projectionSequence } from "./metrics.ts";
 import { log } from "./log.ts";
 import type { ProducerRegistry } from "./producer-registry.ts";
 import type { StreamName } from "./topology.ts";
 import { VerifyPool } from "./verify-pool.ts";
+import { wireHeaderBytes } from "./wire-headers.ts";
 
 /** An event that decoded, validated and verified: what projections apply. */
 export interface VerifiedEvent<T = unknown> {
@@ -247,7 +248,8 @@ export class ProjectionRunner {
       if (p.verifyIndex === undefined || !p.meta) continue;
       requests.push({
         keyIndex: this.pool.registerKey(p.provisional?.publicKey ?? this.registry.get(p.meta.producerId)!.publicKey),
-        message: canonicalBytes(p.meta, p.msg.data),
+        head: canonicalHead(p.meta),
+        payload: p.msg.data,
         signature: p.meta.signature,
       });
     }
@@ -288,6 +290,7 @@ export class ProjectionRunner {
   private applyBatch(prepared: readonly Prepared[], verdicts: readonly boolean[]): void {
     const base = prepared.find((p) => p.verifyIndex !== undefined)?.verifyIndex ?? 0;
     const { name, stream } = this.projection;
+    const appliedByType = new Map<string, number>();
     for (const p of prepared) {
       const { msg } = p;
       if (msg.seq <= this.applied) continue;
@@ -319,12 +322,13 @@ export class ProjectionRunner {
       } else {
         this.projection.apply(event);
         this.rememberId(event.meta.eventId);
-        eventsApplied.inc({ projection: name, type: event.meta.type });
+        appliedByType.set(event.meta.type, (appliedByType.get(event.meta.type) ?? 0) + 1);
       }
       this.applied = msg.seq;
       this.lastUnacked = msg;
       this.sinceCheckpoint++;
     }
+    for (const [type, count] of appliedByType) eventsApplied.inc({ projection: name, type }, count);
     if (this.sinceCheckpoint >= this.options.checkpointEvery) return this.checkpointLater();
   }
 
@@ -344,13 +348,23 @@ export class ProjectionRunner {
     const { name, stream } = this.projection;
     eventsQuarantined.inc({ projection: name, stream, reason: rejection.reason });
     const h: MsgHdrs = natsHeaders();
-    if (msg.headers) {
-      for (const [key, values] of msg.headers) {
-        if (key === Header.eventId) continue;
-        for (const value of values) h.append(key, value);
+    let originalId = "";
+    try {
+      // nats.js throws on a header name it does not accept (a raw-protocol publisher can send one).
+      if (msg.headers) {
+        for (const [key, values] of msg.headers) {
+          if (key === Header.eventId) {
+            originalId = values[0] ?? "";
+            continue;
+          }
+          for (const value of values) h.append(key, value);
+        }
       }
+    } catch {
+      for (const key of h.keys()) h.delete(key);
+      const raw = wireHeaderBytes(msg);
+      h.set("X0-Original-Headers-Base64", raw ? Buffer.from(raw).toString("base64") : "");
     }
-    const originalId = msg.headers?.has(Header.eventId) ? msg.headers.get(Header.eventId) : "";
     h.set("X0-Quarantine-Reason", rejection.reason);
     h.set("X0-Quarantine-Detail", headerSafe(rejection.message));
     h.set("X0-Original-Stream", stream);

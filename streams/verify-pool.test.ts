@@ -16,7 +16,7 @@ describe("VerifyPool", () => {
       // Every 7th request is signed by the wrong key; every 11th has a flipped payload byte.
       const keyIndex = i % 7 === 0 ? indexes[(k + 1) % 3]! : indexes[k]!;
       if (i % 11 === 0) message[0] = message[0]! ^ 1;
-      return { keyIndex, message, signature };
+      return { keyIndex, head: message.subarray(0, 3), payload: message.subarray(3), signature };
     });
     const results = await pool.verify(requests);
     expect(results).toEqual(requests.map((_, i) => !(i % 7 === 0 || i % 11 === 0)));
@@ -30,6 +30,6 @@ describe("VerifyPool", () => {
   it("treats an unregistered key index as not verified", async () => {
     const k = generateSigningKey();
     const message = new Uint8Array([1, 2, 3]);
-    expect(await pool.verify([{ keyIndex: 9_999, message, signature: signBytes(k, message) }])).toEqual([false]);
+    expect(await pool.verify([{ keyIndex: 9_999, head: message, payload: new Uint8Array(0), signature: signBytes(k, message) }])).toEqual([false]);
   });
 });

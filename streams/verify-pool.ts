@@ -5,7 +5,9 @@ import { log } from "./log.ts";
 export interface VerifyRequest {
   /** Index returned by `registerKey`. */
   readonly keyIndex: number;
-  readonly message: Uint8Array;
+  /** The signed message is `head` followed by `payload` (written side by side, no concatenation). */
+  readonly head: Uint8Array;
+  readonly payload: Uint8Array;
   readonly signature: Uint8Array;
 }
 
@@ -25,12 +27,18 @@ export class VerifyPool {
   private readonly pending = new Map<number, (results: Uint8Array) => void>();
   private nextId = 0;
   private nextWorker = 0;
+  /** `libsodium` or `node:crypto`, once a worker has started. */
+  backend = "starting";
 
   constructor(options: VerifyPoolOptions = {}) {
     const count = Math.max(1, options.workers ?? availableParallelism());
     this.workers = Array.from({ length: count }, () => {
       const worker = new Worker(new URL("./verify-worker.js", import.meta.url));
-      worker.on("message", (msg: { id: number; results: Uint8Array }) => {
+      worker.on("message", (msg: { op?: "backend"; backend?: string; id: number; results: Uint8Array }) => {
+        if (msg.op === "backend") {
+          this.backend = msg.backend ?? "unknown";
+          return;
+        }
         const resolve = this.pending.get(msg.id);
         this.pending.delete(msg.id);
         resolve?.(msg.results);
@@ -78,17 +86,19 @@ export class VerifyPool {
 
   private verifyChunk(requests: readonly VerifyRequest[]): Promise<Uint8Array> {
     let total = 0;
-    for (const r of requests) total += 8 + r.message.length + 64;
+    for (const r of requests) total += 8 + r.head.length + r.payload.length + 64;
     const buffer = new ArrayBuffer(total);
     const bytes = new Uint8Array(buffer);
     const view = new DataView(buffer);
     let offset = 0;
     for (const r of requests) {
+      const length = r.head.length + r.payload.length;
       view.setUint32(offset, r.keyIndex, true);
-      view.setUint32(offset + 4, r.message.length, true);
-      bytes.set(r.message, offset + 8);
-      bytes.set(r.signature.subarray(0, 64), offset + 8 + r.message.length);
-      offset += 8 + r.message.length + 64;
+      view.setUint32(offset + 4, length, true);
+      bytes.set(r.head, offset + 8);
+      bytes.set(r.payload, offset + 8 + r.head.length);
+      bytes.set(r.signature.subarray(0, 64), offset + 8 + length);
+      offset += 8 + length + 64;
     }
     const id = this.nextId++;
     const worker = this.workers[this.nextWorker++ % this.workers.length]!;

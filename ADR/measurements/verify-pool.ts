@@ -24,7 +24,7 @@ const mainThread = () => {
 
 const pooled = async (workers: number) => {
   const pool = new VerifyPool({ workers });
-  const requests = items.map((it) => ({ keyIndex: pool.registerKey(it.key.publicKey), message: it.message, signature: it.signature }));
+  const requests = items.map((it) => ({ keyIndex: pool.registerKey(it.key.publicKey), head: it.message, payload: new Uint8Array(0), signature: it.signature }));
   await pool.verify(requests.slice(0, 512)); // warm-up: workers started, keys imported
   const start = performance.now();
   const batches = [];

@@ -25,25 +25,98 @@ export interface MeshEventContext {
   readonly keyId: string;
 }
 
+const shared = new Map<string, string>();
+/**
+ * A flat copy of a string, one per distinct value (MACs, interface names, key ids: bounded by
+ * the mesh). Strings decoded from CBOR are slices of the text of the whole payload (cbor-x
+ * extracts all strings of a message at once), so a kept MAC would keep ~1 KB of payload alive.
+ */
+const intern = (s: string): string => {
+  let c = shared.get(s);
+  if (c === undefined) {
+    c = Buffer.from(s, "utf8").toString("utf8");
+    shared.set(c, c);
+  }
+  return c;
+};
+/** A flat copy of a free-form string (hostname, model): not kept in the intern table. */
+const flat = (s: string): string => Buffer.from(s, "utf8").toString("utf8");
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+type Announced = NonNullable<NodeState["announced"]>;
+type Metrics = NonNullable<NodeState["metrics"]>;
+
+// Objects are built as literals with a fixed key order, never by spreading another object:
+// V8 gives an object spread ({ ...x, k }) of objects whose numbers mix small integers and
+// doubles a hidden class of its own (~130 B plus a property array each, three per node).
+const linkSample = (l: LinkSample): LinkSample => {
+  const s: Mutable<LinkSample> = {
+    neigh_address: intern(l.neigh_address),
+    tq: l.tq,
+    last_seen_msecs: l.last_seen_msecs,
+    loss: l.loss,
+    latency_ms: l.latency_ms,
+  };
+  if (l.hard_ifname !== undefined) s.hard_ifname = intern(l.hard_ifname);
+  if (l.throughput !== undefined) s.throughput = l.throughput;
+  return s;
+};
+
+const announcement = (p: NodeAnnounced, keyId: string, at: number): Announced => {
+  const hardware: Mutable<Announced["hardware"]> = {};
+  if (p.hardware.model !== undefined) hardware.model = intern(p.hardware.model);
+  if (p.hardware.nproc !== undefined) hardware.nproc = p.hardware.nproc;
+  const software: Mutable<Announced["software"]> = {};
+  if (p.software.firmware !== undefined) software.firmware = intern(p.software.firmware);
+  if (p.software.batmanAdv !== undefined) software.batmanAdv = intern(p.software.batmanAdv);
+  if (p.software.x0 !== undefined) software.x0 = intern(p.software.x0);
+  const a: Mutable<Announced> = { primaryMac: intern(p.primaryMac), macs: p.macs.map((m) => intern(m)), hardware, software, keyId: intern(keyId), at };
+  if (p.hostname !== undefined) a.hostname = flat(p.hostname);
+  if (p.location !== undefined) a.location = { latitude: p.location.latitude, longitude: p.location.longitude };
+  return a;
+};
+
+const nodeMetrics = (p: NodeMetricsReported, at: number): Metrics => {
+  const t = p.traffic;
+  const m: Mutable<Metrics> = {
+    cpu: p.cpu,
+    loadavg: p.loadavg,
+    memory: { total: p.memory.total, available: p.memory.available },
+    traffic: { rx_bytes: t.rx_bytes, tx_bytes: t.tx_bytes, forward_bytes: t.forward_bytes, mgmt_rx_bytes: t.mgmt_rx_bytes, mgmt_tx_bytes: t.mgmt_tx_bytes },
+    at,
+  };
+  if (p.clients !== undefined) m.clients = p.clients;
+  return m;
+};
+
 /** evolve for one node: pure, idempotent by sequence. */
 export const evolveNode = (node: NodeState | undefined, event: MeshEvent, ctx: MeshEventContext): NodeState => {
-  const nodeId = event.payload.nodeId;
   if (node && ctx.seq <= node.seq) return node;
-  const base: NodeState = { ...(node ?? { nodeId }), seq: ctx.seq, lastSeen: Math.max(node?.lastSeen ?? 0, ctx.occurredAt) };
+  const at = ctx.occurredAt;
+  const next: Mutable<NodeState> = { nodeId: node?.nodeId ?? intern(event.payload.nodeId), seq: ctx.seq, lastSeen: Math.max(node?.lastSeen ?? 0, at) };
+  let announced = node?.announced;
+  let heartbeat = node?.heartbeat;
+  let metrics = node?.metrics;
+  let links = node?.links;
   switch (event.type) {
-    case "mesh.NodeAnnounced": {
-      const { publicKey: _key, nodeId: _id, ...info } = event.payload;
-      return { ...base, announced: { ...info, keyId: ctx.keyId, at: ctx.occurredAt } };
-    }
+    case "mesh.NodeAnnounced":
+      announced = announcement(event.payload, ctx.keyId, at);
+      break;
     case "mesh.HeartbeatSent":
-      return { ...base, heartbeat: { uptime: event.payload.uptime, at: ctx.occurredAt } };
-    case "mesh.NodeMetricsReported": {
-      const { nodeId: _id, ...metrics } = event.payload;
-      return { ...base, metrics: { ...metrics, at: ctx.occurredAt } };
-    }
+      heartbeat = { uptime: event.payload.uptime, at };
+      break;
+    case "mesh.NodeMetricsReported":
+      metrics = nodeMetrics(event.payload, at);
+      break;
     case "mesh.LinkMetricsReported":
-      return { ...base, links: { samples: event.payload.links, at: ctx.occurredAt } };
+      links = { samples: event.payload.links.map(linkSample), at };
+      break;
   }
+  if (announced) next.announced = announced;
+  if (heartbeat) next.heartbeat = heartbeat;
+  if (metrics) next.metrics = metrics;
+  if (links) next.links = links;
+  return next;
 };
 
 /** One direction of a link as its source node reports it. */
