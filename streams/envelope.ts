@@ -1,7 +1,7 @@
 import { trace } from "@opentelemetry/api";
 import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
 import { Encoder } from "cbor-x";
-import { Schema } from "effect";
+import * as Schema from "effect/Schema";
 import type { EventDefinition } from "../domains/kernel/index.ts";
 import { systemClock, systemRandom, uuidv7, type Clock, type RandomBytes } from "./clock.ts";
 import { EventRejectedError } from "./errors.ts";

@@ -1,4 +1,4 @@
-import { Schema } from "effect";
+import * as Schema from "effect/Schema";
 
 /** The subject's last sequence was not the one the writer expected (optimistic concurrency). */
 export class ExpectedVersionConflictError extends Schema.TaggedError<ExpectedVersionConflictError>()(

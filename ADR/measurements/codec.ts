@@ -5,7 +5,7 @@
 //   node adapters/cli/run-ts.js ADR/measurements/codec.ts
 // CBOR_NATIVE_ACCELERATION_DISABLED=true runs cbor-x without its optional native decoder.
 import { isNativeAccelerationEnabled } from "cbor-x";
-import { Schema } from "effect";
+import * as Schema from "effect/Schema";
 import { LinkMetricsReported } from "../../domains/mesh/index.ts";
 import { decodeCbor, encodeCbor } from "../../streams/envelope.ts";
 

@@ -1,4 +1,5 @@
-import { Schema, SchemaRepresentation } from "effect";
+import * as Schema from "effect/Schema";
+import * as SchemaRepresentation from "effect/SchemaRepresentation";
 import { defaultSubject } from "./routes/events.ts";
 import {
   ApiError,

@@ -1,5 +1,5 @@
 import { jetstream } from "@nats-io/jetstream";
-import { Schema } from "effect";
+import * as Schema from "effect/Schema";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HeartbeatSent } from "../../domains/mesh/index.ts";
 import { KnowledgeBaseProjection } from "../../projections/knowledge-base/index.ts";

@@ -1,5 +1,8 @@
 import type { ServerResponse } from "node:http";
-import { Cause, Exit, Schema, SchemaIssue } from "effect";
+import * as Cause from "effect/Cause";
+import * as Exit from "effect/Exit";
+import * as Schema from "effect/Schema";
+import * as SchemaIssue from "effect/SchemaIssue";
 import type { ApiError } from "./schemas.ts";
 
 /** A request the API refuses: carried to the client as `{error, detail?}` with its status. */

@@ -1,4 +1,4 @@
-import { Schema } from "effect";
+import * as Schema from "effect/Schema";
 import { eventCatalog } from "../../domains/catalog.ts";
 import { MacAddress, NonNegativeInt, ProducerId } from "../../domains/kernel/index.ts";
 import { HeartbeatSent, LinkSample, NodeAnnounced, NodeMetricsReported } from "../../domains/mesh/index.ts";

@@ -1,4 +1,4 @@
-import { Schema } from "effect";
+import * as Schema from "effect/Schema";
 import { afterEach, describe, expect, it } from "vitest";
 import type { EventDefinition } from "../../domains/kernel/index.ts";
 import { meshEvents, meshSubject, type LinkMetricsReported, type NodeMetricsReported } from "../../domains/mesh/index.ts";

@@ -1,4 +1,4 @@
-import { Schema } from "effect";
+import * as Schema from "effect/Schema";
 import { defineEvent, Fraction, MacAddress, NonNegative, NonNegativeInt, ProducerId } from "../kernel/index.ts";
 
 /** Raw Ed25519 public key, 32 bytes. */
