@@ -20,11 +20,22 @@ export class ProducerRegistry {
   private readonly keys = new Map<string, ProducerKey>();
   private readonly dirty = new Set<string>();
 
-  private constructor(private readonly kv: KV | undefined) {}
+  private constructor(
+    private readonly kv: KV | undefined,
+    private readonly base?: ProducerRegistry,
+  ) {}
 
   /** A registry that lives only in memory (replay into memory, tests of pure logic). */
   static inMemory(): ProducerRegistry {
     return new ProducerRegistry(undefined);
+  }
+
+  /**
+   * A reader's view of a live registry: it sees every key the live one binds, the moment it
+   * binds it, and keys it learns itself stay its own (a reader never changes what projections trust).
+   */
+  static overlay(base: ProducerRegistry): ProducerRegistry {
+    return new ProducerRegistry(undefined, base);
   }
 
   static async open(nc: NatsConnection, options: { replicas?: number } = {}): Promise<ProducerRegistry> {
@@ -39,7 +50,7 @@ export class ProducerRegistry {
   }
 
   get(producerId: string): ProducerKey | undefined {
-    return this.keys.get(producerId);
+    return this.keys.get(producerId) ?? this.base?.get(producerId);
   }
 
   get size(): number {
@@ -47,7 +58,7 @@ export class ProducerRegistry {
   }
 
   introduce(producerId: string, publicKey: Uint8Array, introducedAt: ProducerKey["introducedAt"]): ProducerKey {
-    const existing = this.keys.get(producerId);
+    const existing = this.get(producerId);
     if (existing) return existing;
     const key: ProducerKey = { producerId, keyId: keyIdOf(publicKey), publicKey: new Uint8Array(publicKey), introducedAt };
     this.keys.set(producerId, key);

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { KnowledgeBase } from "../../projections/knowledge-base/index.ts";
+import type { ProducerRegistry } from "../../streams/producer-registry.ts";
 
 /** State of the control plane's NATS connection, as the status events last reported it. */
 export type NatsState = "connected" | "disconnected" | "closed";
@@ -18,6 +19,8 @@ export interface ApiContext {
   readonly eventStreams: EventStreamRegistry;
   readonly keepAliveMs: number;
   readonly maxEventStreams: number;
+  /** Live producer keys of the control plane, when it shares them. */
+  readonly producers?: ProducerRegistry;
   /** The OpenAPI document of this server, built once. */
   readonly openApi: () => unknown;
 }

@@ -4,6 +4,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { Counter, Gauge } from "prom-client";
 import type { KnowledgeBase } from "../../projections/knowledge-base/index.ts";
 import { metricsRegistry } from "../../streams/metrics.ts";
+import type { ProducerRegistry } from "../../streams/producer-registry.ts";
 import type { ApiContext, EventStreamRegistry, NatsState, Route } from "./context.ts";
 import { openApiDocument } from "./openapi.ts";
 import { streamEvents } from "./routes/events.ts";
@@ -29,6 +30,11 @@ export interface HttpApiOptions {
   readonly keepAliveMs?: number;
   /** Most GET /events streams open at once; each holds a consumer and verifies every event. Default 32. */
   readonly maxEventStreams?: number;
+  /**
+   * The control plane's live producer keys, so GET /events verifies a new node's events as soon
+   * as the projection has bound its key. Default: the `producers` KV bucket, read when a stream opens.
+   */
+  readonly producers?: ProducerRegistry;
 }
 
 export interface HttpApi {
@@ -130,6 +136,7 @@ export const startHttpApi = async (options: HttpApiOptions): Promise<HttpApi> =>
     eventStreams,
     keepAliveMs: options.keepAliveMs ?? 15_000,
     maxEventStreams: options.maxEventStreams ?? 32,
+    ...(options.producers ? { producers: options.producers } : {}),
     openApi: () => (document ??= openApiDocument({ serverUrl: url })),
   };
 

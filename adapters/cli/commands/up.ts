@@ -84,13 +84,15 @@ export const up = async (argv: string[]): Promise<number> => {
     await ensureStreams(await jetstreamManager(nc), { replicas, storageBytes });
     log.info("streams ready", { storageBytes, replicas });
     const projection = new KnowledgeBaseProjection(nc, { replicas });
-    const runner = new ProjectionRunner(nc, projection, await ProducerRegistry.open(nc, { replicas }));
+    const producers = await ProducerRegistry.open(nc, { replicas });
+    const runner = new ProjectionRunner(nc, projection, producers);
     await runner.start();
     cleanups.push(() => runner.stop());
     log.info("knowledge base restored", { nodes: projection.kb.size, sequence: runner.durableSequence });
     const api = await startHttpApi({
       kb: projection.kb,
       nc,
+      producers,
       host: values.host ?? "127.0.0.1",
       port,
       ready: () => !nc.isClosed(),

@@ -1,4 +1,5 @@
 import type { ServerResponse } from "node:http";
+import { ProducerRegistry } from "../../../streams/producer-registry.ts";
 import { readEvents, streamForSubject, stringifyEvent, type ReadEvent, type ReadStart } from "../../../streams/event-reader.ts";
 import type { ApiContext, Route } from "../context.ts";
 import { decodeInput, RequestRefusedError } from "../respond.ts";
@@ -87,7 +88,13 @@ export const streamEvents: Route = {
     res.once("close", () => controller.abort());
     // A comment every keepAliveMs keeps proxies and NAT tables from closing an idle stream.
     const keepAlive = setInterval(() => void write(res, ": keep-alive\n\n"), api.keepAliveMs);
-    const events = readEvents(api.nc, { subject, start, follow: true, signal: controller.signal });
+    const events = readEvents(api.nc, {
+      subject,
+      start,
+      follow: true,
+      signal: controller.signal,
+      ...(api.producers ? { registry: ProducerRegistry.overlay(api.producers) } : {}),
+    });
     try {
       // The opening comment tells the client the tail is in place: anything stored from now on is sent.
       const from = start.seq !== undefined ? `sequence ${start.seq}` : `time ${start.time?.toISOString()}`;
