@@ -2,9 +2,17 @@ import { afterAll, describe, expect, it } from "vitest";
 import { generateSigningKey, signBytes } from "./keys.ts";
 import { VerifyPool } from "./verify-pool.ts";
 
-describe("VerifyPool", () => {
-  const pool = new VerifyPool({ workers: 2 });
+describe.each(["libsodium", "node"] as const)("VerifyPool (%s backend)", (backend) => {
+  const pool = new VerifyPool({ workers: 2, backend });
   afterAll(() => pool.close());
+
+  it("runs the backend it was asked for", async () => {
+    await pool.verify([]);
+    const k = generateSigningKey();
+    const message = new Uint8Array([1]);
+    expect(await pool.verify([{ keyIndex: pool.registerKey(k.publicKey), head: message, payload: new Uint8Array(0), signature: signBytes(k, message) }])).toEqual([true]);
+    expect(pool.backend).toBe(backend === "node" ? "node:crypto" : "libsodium");
+  });
 
   it("verifies across workers and keeps the order of results", async () => {
     const keys = [generateSigningKey(), generateSigningKey(), generateSigningKey()];

@@ -14,6 +14,11 @@ export interface VerifyRequest {
 export interface VerifyPoolOptions {
   /** Worker threads. Default: one per core (`os.availableParallelism()`). */
   readonly workers?: number;
+  /**
+   * `libsodium` (sodium-native; falls back to node:crypto when it cannot load) or `node`
+   * (node:crypto only). Default: `$X0_VERIFY_BACKEND`, else `libsodium`. See ADR 0005.
+   */
+  readonly backend?: "libsodium" | "node";
 }
 
 /**
@@ -33,7 +38,8 @@ export class VerifyPool {
   constructor(options: VerifyPoolOptions = {}) {
     const count = Math.max(1, options.workers ?? availableParallelism());
     this.workers = Array.from({ length: count }, () => {
-      const worker = new Worker(new URL("./verify-worker.js", import.meta.url));
+      const backend = options.backend ?? (process.env.X0_VERIFY_BACKEND === "node" ? "node" : "libsodium");
+      const worker = new Worker(new URL("./verify-worker.js", import.meta.url), { workerData: { backend } });
       worker.on("message", (msg: { op?: "backend"; backend?: string; id: number; results: Uint8Array }) => {
         if (msg.op === "backend") {
           this.backend = msg.backend ?? "unknown";

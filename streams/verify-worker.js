@@ -9,7 +9,7 @@
 // prebuilt binary exists for the platform.
 import { createPublicKey, verify } from "node:crypto";
 import { createRequire } from "node:module";
-import { parentPort } from "node:worker_threads";
+import { parentPort, workerData } from "node:worker_threads";
 
 const SPKI_PREFIX = Buffer.from("302a300506032b6570032100", "hex");
 
@@ -21,7 +21,7 @@ const loadSodium = () => {
     return undefined;
   }
 };
-const sodium = process.env.X0_VERIFY_BACKEND === "node" ? undefined : loadSodium();
+const sodium = workerData?.backend === "node" ? undefined : loadSodium();
 
 /** key index -> verifier of (message, signature). */
 const keys = [];

@@ -1,9 +1,11 @@
 // Ed25519 on this machine: node:crypto (the path streams/keys.ts uses, KeyObjects created once)
-// against tweetnacl (pure JavaScript), over a 300-byte message, one core. See ADR 0005.
-//   node adapters/cli/run-ts.js test/bench/signing.ts [--runs 3] [--ms 1000]
-// Last line: node_sign_eps=.. node_verify_eps=.. nacl_sign_eps=.. nacl_verify_eps=..
+// against tweetnacl (pure JavaScript) and libsodium (sodium-native, what the verify workers
+// use), over a 300-byte message, one core. See ADR 0005.
+//   npm run bench:signing [-- --runs 3 --ms 1000]
+// Last line: node_sign_eps=.. node_verify_eps=.. nacl_sign_eps=.. nacl_verify_eps=.. sodium_verify_eps=..
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
+import { createRequire } from "node:module";
 import nacl from "tweetnacl";
 import { publicKeyObject, signBytes, signingKeyFromSeed, verifyBytes } from "../../streams/keys.ts";
 
@@ -16,6 +18,10 @@ const budgetMs = Number(values.ms);
 const seed = new Uint8Array(randomBytes(32));
 const message = new Uint8Array(randomBytes(300));
 
+const sodium = createRequire(import.meta.url)("sodium-native") as {
+  crypto_sign_verify_detached(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean;
+};
+
 const nodeKey = signingKeyFromSeed(seed);
 const nodePublic = publicKeyObject(nodeKey.publicKey);
 const naclPair = nacl.sign.keyPair.fromSeed(seed);
@@ -27,10 +33,12 @@ const naclSignature = nacl.sign.detached(message, naclPair.secretKey);
 const samePublic = Buffer.compare(Buffer.from(nodeKey.publicKey), Buffer.from(naclPair.publicKey)) === 0;
 const sameSignature = Buffer.compare(Buffer.from(nodeSignature), Buffer.from(naclSignature)) === 0;
 const crossVerifies =
-  verifyBytes(nodePublic, message, naclSignature) && nacl.sign.detached.verify(message, nodeSignature, naclPair.publicKey);
+  verifyBytes(nodePublic, message, naclSignature) &&
+  nacl.sign.detached.verify(message, nodeSignature, naclPair.publicKey) &&
+  sodium.crypto_sign_verify_detached(nodeSignature, message, nodeKey.publicKey);
 console.log(`identical public keys: ${samePublic}; identical signatures: ${sameSignature}; cross-verify: ${crossVerifies}`);
 if (!samePublic || !sameSignature || !crossVerifies) {
-  console.error("node:crypto and tweetnacl disagree");
+  console.error("node:crypto, tweetnacl and libsodium disagree");
   process.exit(1);
 }
 
@@ -58,9 +66,12 @@ const cases = {
   nacl_verify_eps: () => {
     if (!nacl.sign.detached.verify(message, naclSignature, naclPair.publicKey)) throw new Error("tweetnacl failed to verify");
   },
+  sodium_verify_eps: () => {
+    if (!sodium.crypto_sign_verify_detached(nodeSignature, message, nodeKey.publicKey)) throw new Error("libsodium failed to verify");
+  },
 } as const;
 
-const samples: Record<keyof typeof cases, number[]> = { node_sign_eps: [], node_verify_eps: [], nacl_sign_eps: [], nacl_verify_eps: [] };
+const samples: Record<keyof typeof cases, number[]> = { node_sign_eps: [], node_verify_eps: [], nacl_sign_eps: [], nacl_verify_eps: [], sodium_verify_eps: [] };
 for (let run = 1; run <= runs; run++) {
   const line: string[] = [];
   for (const [name, op] of Object.entries(cases) as [keyof typeof cases, () => unknown][]) {
