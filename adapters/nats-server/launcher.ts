@@ -1,6 +1,6 @@
 import { spawn, execFile, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, writeFile, rm } from "node:fs/promises";
+import { mkdir, readFile, writeFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { NatsServerError } from "../../streams/errors.ts";
@@ -57,12 +57,38 @@ export const natsServerVersion = async (binary = defaultBinary()): Promise<strin
   }
 };
 
+/**
+ * Refuses to start a second server on a store that a live nats-server still uses (one left
+ * behind by a killed `x0 up`): two servers writing one JetStream store would corrupt it.
+ */
+const refuseLiveServer = async (pidFile: string, dataDir: string): Promise<void> => {
+  let pid: number;
+  try {
+    pid = Number((await readFile(pidFile, "utf8")).trim());
+  } catch {
+    return;
+  }
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return; // not running: a stale pid file
+  }
+  const command = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+  if (command && !command.includes("nats-server")) return; // the pid was reused by something else
+  throw new NatsServerError({
+    message: `a nats-server (pid ${pid}) is still running on ${dataDir}, probably left by an earlier x0 up that was killed; stop it (kill ${pid}) or use another --data-dir`,
+  });
+};
+
 /** Starts nats-server with JetStream and resolves once it accepts clients. */
 export const startNatsServer = async (options: NatsServerOptions): Promise<RunningNatsServer> => {
   const binary = options.binary ?? defaultBinary();
   const host = options.host ?? "127.0.0.1";
   await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
-  const args = ["-a", host, "-p", String(options.port ?? -1), "-js", "-sd", options.dataDir, "-n", "x0-embedded"];
+  const pidFile = join(options.dataDir, "nats-server.pid");
+  await refuseLiveServer(pidFile, options.dataDir);
+  const args = ["-a", host, "-p", String(options.port ?? -1), "-js", "-sd", options.dataDir, "-n", "x0-embedded", "-P", pidFile];
   const child: ChildProcess = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"] });
 
   const port = await new Promise<number>((resolve, reject) => {

@@ -13,11 +13,16 @@ interface Running {
   readonly exited: Promise<number | null>;
 }
 
+/** Every process a test started, so a failed test leaves none behind. */
+const children = new Set<ChildProcess>();
+
 /** Runs `x0 ...` as a user would, in its own process. NATS_URL is removed so `up` embeds its server. */
 const x0 = (args: string[], env: Record<string, string | undefined> = {}): Running => {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, NATS_URL: undefined, ...env };
   for (const key of Object.keys(childEnv)) if (childEnv[key] === undefined) delete childEnv[key];
   const child = spawn(process.execPath, [X0, ...args], { env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
+  children.add(child);
+  child.once("exit", () => children.delete(child));
   const running: Running = {
     child,
     stdout: "",
@@ -58,7 +63,11 @@ describe("x0 CLI end to end (real processes, embedded nats-server)", () => {
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), "x0-e2e-"));
   });
-  afterAll(async () => rm(dataDir, { recursive: true, force: true }));
+  afterAll(async () => {
+    // SIGINT lets `x0 up` stop its embedded nats-server too.
+    await Promise.all([...children].map((child) => new Promise((r) => (child.once("exit", r), child.kill("SIGINT")))));
+    await rm(dataDir, { recursive: true, force: true });
+  });
 
   it("x0 up + x0 sim --nodes 50: /nodes lists 50 nodes, /events streams them, replay verifies them, data survives a restart", async () => {
     const { proc: upProc, api, natsUrl } = await startUp(dataDir);
