@@ -16,6 +16,12 @@ const usage = () =>
     .map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`)
     .join("\n")}\n\nx0 <command> --help for a command's options. NATS_URL (comma-separated for a cluster) selects the NATS servers.\n`;
 
+// `x0 replay ... | head`: a reader that closes the pipe early is done, not an error.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code === "EPIPE") process.exit(0);
+  throw error;
+});
+
 /** Runs the CLI; returns the process exit code. */
 export const main = async (argv: string[]): Promise<number> => {
   const [name, ...rest] = argv;

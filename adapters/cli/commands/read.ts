@@ -23,6 +23,15 @@ export const replayUsage = `x0 replay --stream S [options]
   --until TIME|SEQ   stop after this time or sequence (inclusive)
   --data-dir DIR     where to find a local x0 up's server (default ./.x0)`;
 
+/** The stream of a subject filter, or a usage error naming the subjects there are. */
+const streamOf = (subject: string) => {
+  try {
+    return streamForSubject(subject);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+};
+
 const startFrom = (values: { "from-seq"?: string | undefined; since?: string | undefined }, fallback: ReadStart): ReadStart => {
   if (values["from-seq"] !== undefined && values.since !== undefined) throw new UsageError("give --from-seq or --since, not both");
   if (values["from-seq"] !== undefined) return { seq: parseIntOption("from-seq", values["from-seq"], 1, 1) };
@@ -46,7 +55,7 @@ export const tail = async (argv: string[]): Promise<number> => {
   });
   const subject = positionals[0];
   if (!subject || positionals.length > 1) throw new UsageError("give exactly one subject filter, e.g. 'mesh.>'");
-  streamForSubject(subject);
+  streamOf(subject);
   const nc = await connectNats({ servers: await resolveServers(dataDirFrom(values["data-dir"])), name: "x0-tail" });
   const abort = new AbortController();
   const stop = () => abort.abort();
@@ -79,7 +88,7 @@ export const replay = async (argv: string[]): Promise<number> => {
   const definition = streams.find((s) => s.name === values.stream?.toUpperCase());
   if (!definition) throw new UsageError(`--stream must be one of ${streams.map((s) => s.name).join(", ")}`);
   const subject = values.subject ?? definition.subjects[0]!;
-  if (streamForSubject(subject) !== definition.name) throw new UsageError(`subject ${subject} is not in stream ${definition.name}`);
+  if (streamOf(subject) !== definition.name) throw new UsageError(`subject ${subject} is not in stream ${definition.name}`);
   let until: ReadOptions["until"];
   if (values.until !== undefined) until = /^\d+$/.test(values.until) ? { seq: Number(values.until) } : { time: parseTime("until", values.until) };
   const nc = await connectNats({ servers: await resolveServers(dataDirFrom(values["data-dir"])), name: "x0-replay" });
