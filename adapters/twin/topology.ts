@@ -179,8 +179,12 @@ export const generatedMac = (seed: number, index: number): string => {
 };
 
 /** `node-001` … : zero-padded to at least three digits so ids sort in index order. */
-export const generatedNodeId = (index: number, count: number): string =>
-  `node-${String(index + 1).padStart(Math.max(3, String(count).length), "0")}`;
+/**
+ * `node-007` for the default seed 1, `s2-node-007` for seed 2: another seed is another mesh
+ * with other keys, so its nodes must not claim ids the first mesh's nodes already bound.
+ */
+export const generatedNodeId = (index: number, count: number, seed = 1): string =>
+  `${seed === 1 ? "" : `s${seed}-`}node-${String(index + 1).padStart(Math.max(3, String(count).length), "0")}`;
 
 /**
  * Expected fraction of node pairs closer than r when both are uniform in the unit square
@@ -260,7 +264,7 @@ export const generateTopology = (options: GenerateOptions): MeshTopology => {
     const hw = rng.pick(GENERATED_MODELS);
     const mac = generatedMac(seed, i);
     nodes.push({
-      id: generatedNodeId(i, n),
+      id: generatedNodeId(i, n, seed),
       index: i,
       primaryMac: mac,
       macs: [mac],
