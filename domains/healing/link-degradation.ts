@@ -1,0 +1,218 @@
+/**
+ * Link degradation against each directed link's own baseline, with hysteresis.
+ *
+ * Every link learns what normal looks like for itself (a 60 % TQ link on a long
+ * hop is normal there, an alarm on a short one): TQ, loss and latency as EWMAs.
+ * A link is judged only after a warm-up, enters `degraded` only after K
+ * consecutive samples beyond an enter threshold, and returns to `healthy` only
+ * after M consecutive samples within a lower exit threshold, so noise around a
+ * threshold cannot make it flap.
+ *
+ * The baseline learns only from samples that look normal (every metric within
+ * its exit threshold, link not degraded): a degraded or suspicious sample never
+ * moves it, otherwise a slow degradation would become the new normal.
+ */
+import type { LinkSample } from "../mesh/events.ts";
+
+export type LinkMetric = "tq" | "loss" | "latency_ms";
+export const linkMetrics: ReadonlyArray<LinkMetric> = ["tq", "loss", "latency_ms"];
+
+/** What the detector reads from a sample: the mesh domain's `LinkSample` fields. */
+export type LinkObservationSample = Pick<LinkSample, LinkMetric>;
+
+export interface Thresholds {
+  /** Deviation above which a sample counts towards entering `degraded`. */
+  readonly enter: number;
+  /** Deviation at or below which a sample counts towards leaving it; lower than `enter`. */
+  readonly exit: number;
+}
+
+/**
+ * Deviation of a sample from the baseline, per metric (positive = worse):
+ * - `tq`: relative drop, `(baseline - tq) / baseline` (TQ is 0-255; its scale depends on hop length);
+ * - `loss`: absolute increase, `loss - baseline` (a fraction already; 2 % → 12 % is +0.10);
+ * - `latency_ms`: relative increase, `(latency - baseline) / max(baseline, latencyFloorMs)`.
+ */
+export interface LinkDegradationOptions {
+  /** EWMA weight of a new sample once warmed up. Default 0.05 (a time constant of ~20 samples). */
+  readonly alpha?: number;
+  /** Samples learnt (plain running mean) before the link is judged. Default 10. */
+  readonly warmUpSamples?: number;
+  /** K: consecutive samples beyond an enter threshold to become `degraded`. Default 3. */
+  readonly enterAfter?: number;
+  /** M: consecutive samples within every exit threshold to become `healthy` again. Default 5. */
+  readonly exitAfter?: number;
+  /** Default `{ enter: 0.25, exit: 0.10 }`: TQ 25 % below its baseline. */
+  readonly tq?: Thresholds;
+  /** Default `{ enter: 0.10, exit: 0.05 }`: ten points more loss. */
+  readonly loss?: Thresholds;
+  /** Default `{ enter: 1.0, exit: 0.5 }`: latency doubled. */
+  readonly latency_ms?: Thresholds;
+  /** Latency baseline below which relative latency is measured against this floor, ms. Default 5. */
+  readonly latencyFloorMs?: number;
+}
+
+export interface ResolvedLinkDegradationOptions {
+  readonly alpha: number;
+  readonly warmUpSamples: number;
+  readonly enterAfter: number;
+  readonly exitAfter: number;
+  readonly tq: Thresholds;
+  readonly loss: Thresholds;
+  readonly latency_ms: Thresholds;
+  readonly latencyFloorMs: number;
+}
+
+export const defaultLinkDegradationOptions: ResolvedLinkDegradationOptions = {
+  alpha: 0.05,
+  warmUpSamples: 10,
+  enterAfter: 3,
+  exitAfter: 5,
+  tq: { enter: 0.25, exit: 0.1 },
+  loss: { enter: 0.1, exit: 0.05 },
+  latency_ms: { enter: 1.0, exit: 0.5 },
+  latencyFloorMs: 5,
+};
+
+export type LinkStatus = "warming-up" | "healthy" | "degraded";
+
+export interface LinkBaseline {
+  readonly tq: number;
+  readonly loss: number;
+  readonly latency_ms: number;
+}
+
+export interface LinkDegradationState {
+  readonly options: ResolvedLinkDegradationOptions;
+  readonly status: LinkStatus;
+  /** Samples the baseline has learnt from. */
+  readonly learnt: number;
+  readonly baseline: LinkBaseline | undefined;
+  /** Consecutive samples beyond an enter threshold (while healthy). */
+  readonly enterStreak: number;
+  /** Consecutive samples within every exit threshold (while degraded). */
+  readonly exitStreak: number;
+  /** Metrics beyond their enter threshold on the sample that made the link degraded; empty otherwise. */
+  readonly triggeredBy: ReadonlyArray<LinkMetric>;
+}
+
+export interface LinkObservation {
+  readonly state: LinkDegradationState;
+  /** Set on the sample where the status changed between healthy and degraded. */
+  readonly transition: "degraded" | "recovered" | undefined;
+  /** Deviation of this sample from the baseline it was judged against; undefined while warming up. */
+  readonly deviation: Readonly<Record<LinkMetric, number>> | undefined;
+}
+
+const checkThresholds = (name: string, t: Thresholds): Thresholds => {
+  if (!(t.exit < t.enter) || !Number.isFinite(t.enter) || !Number.isFinite(t.exit)) {
+    throw new RangeError(`${name}: exit (${t.exit}) must be below enter (${t.enter}) for hysteresis`);
+  }
+  return t;
+};
+
+const atLeastOne = (name: string, n: number): number => {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`${name} must be an integer >= 1, got ${n}`);
+  return n;
+};
+
+export const resolveLinkDegradationOptions = (options: LinkDegradationOptions = {}): ResolvedLinkDegradationOptions => {
+  const d = defaultLinkDegradationOptions;
+  const alpha = options.alpha ?? d.alpha;
+  if (!(alpha > 0 && alpha <= 1)) throw new RangeError(`alpha must be in (0, 1], got ${alpha}`);
+  const latencyFloorMs = options.latencyFloorMs ?? d.latencyFloorMs;
+  if (!(latencyFloorMs > 0)) throw new RangeError(`latencyFloorMs must be > 0, got ${latencyFloorMs}`);
+  return {
+    alpha,
+    warmUpSamples: atLeastOne("warmUpSamples", options.warmUpSamples ?? d.warmUpSamples),
+    enterAfter: atLeastOne("enterAfter", options.enterAfter ?? d.enterAfter),
+    exitAfter: atLeastOne("exitAfter", options.exitAfter ?? d.exitAfter),
+    tq: checkThresholds("tq", options.tq ?? d.tq),
+    loss: checkThresholds("loss", options.loss ?? d.loss),
+    latency_ms: checkThresholds("latency_ms", options.latency_ms ?? d.latency_ms),
+    latencyFloorMs,
+  };
+};
+
+export const initialLinkState = (options: LinkDegradationOptions = {}): LinkDegradationState => ({
+  options: resolveLinkDegradationOptions(options),
+  status: "warming-up",
+  learnt: 0,
+  baseline: undefined,
+  enterStreak: 0,
+  exitStreak: 0,
+  triggeredBy: [],
+});
+
+/** Key of a directed link in a map of link states: the reporting node and the neighbour it sees. */
+export const linkKey = (from: string, to: string): string => `${from}>${to}`;
+
+export const linkDeviation = (
+  baseline: LinkBaseline,
+  sample: LinkObservationSample,
+  options: ResolvedLinkDegradationOptions,
+): Record<LinkMetric, number> => ({
+  tq: baseline.tq > 0 ? (baseline.tq - sample.tq) / baseline.tq : 0,
+  loss: sample.loss - baseline.loss,
+  latency_ms: (sample.latency_ms - baseline.latency_ms) / Math.max(baseline.latency_ms, options.latencyFloorMs),
+});
+
+const learn = (state: LinkDegradationState, sample: LinkObservationSample): Pick<LinkDegradationState, "baseline" | "learnt"> => {
+  const learnt = state.learnt + 1;
+  // During warm-up the weight 1/n makes the EWMA a plain running mean, so the first sample does not dominate.
+  const w = learnt <= state.options.warmUpSamples ? 1 / learnt : state.options.alpha;
+  const b = state.baseline;
+  if (b === undefined) return { learnt, baseline: { tq: sample.tq, loss: sample.loss, latency_ms: sample.latency_ms } };
+  return {
+    learnt,
+    baseline: {
+      tq: b.tq + w * (sample.tq - b.tq),
+      loss: b.loss + w * (sample.loss - b.loss),
+      latency_ms: b.latency_ms + w * (sample.latency_ms - b.latency_ms),
+    },
+  };
+};
+
+/** One sample of a directed link: the new state, and whether it crossed between healthy and degraded. */
+export const observeLinkSample = (state: LinkDegradationState, sample: LinkObservationSample): LinkObservation => {
+  const o = state.options;
+  if (state.status === "warming-up" || state.baseline === undefined) {
+    const learnt = learn(state, sample);
+    const status: LinkStatus = learnt.learnt >= o.warmUpSamples ? "healthy" : "warming-up";
+    return { state: { ...state, ...learnt, status }, transition: undefined, deviation: undefined };
+  }
+  const deviation = linkDeviation(state.baseline, sample, o);
+  const beyondEnter = linkMetrics.filter((m) => deviation[m] > o[m].enter);
+  const withinExit = linkMetrics.every((m) => deviation[m] <= o[m].exit);
+
+  if (state.status === "healthy") {
+    const enterStreak = beyondEnter.length > 0 ? state.enterStreak + 1 : 0;
+    if (enterStreak >= o.enterAfter) {
+      return {
+        state: { ...state, status: "degraded", enterStreak: 0, exitStreak: 0, triggeredBy: beyondEnter },
+        transition: "degraded",
+        deviation,
+      };
+    }
+    const learnt = withinExit ? learn(state, sample) : {};
+    return { state: { ...state, ...learnt, enterStreak }, transition: undefined, deviation };
+  }
+
+  // degraded: the baseline is frozen until the link has recovered.
+  const exitStreak = withinExit ? state.exitStreak + 1 : 0;
+  if (exitStreak >= o.exitAfter) {
+    return {
+      state: { ...state, status: "healthy", enterStreak: 0, exitStreak: 0, triggeredBy: [] },
+      transition: "recovered",
+      deviation,
+    };
+  }
+  return { state: { ...state, exitStreak }, transition: undefined, deviation };
+};
+
+/**
+ * Forget the baseline and learn again from the next samples. For an operator
+ * (or a plan) who decides a lasting change is the new normal, e.g. a node was
+ * moved; the detector never decides that on its own.
+ */
+export const relearnLinkBaseline = (state: LinkDegradationState): LinkDegradationState => initialLinkState(state.options);
