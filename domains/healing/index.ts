@@ -1,0 +1,11 @@
+// Public face of the healing context's Analyze step: pure decisions over the knowledge base.
+export { defaultFailureDetectorOptions, resolveFailureDetectorOptions, initialDetectorState, recordHeartbeat, intervalStatistics, phiOf, phi, isSuspected, detectionTimeMs, detectionTimeTable } from "./failure-detector.ts";
+export type { FailureDetectorOptions, ResolvedFailureDetectorOptions, DetectorState, DetectionTimeInput, DetectionTimeRow } from "./failure-detector.ts";
+export { linkMetrics, defaultLinkDegradationOptions, resolveLinkDegradationOptions, initialLinkState, linkKey, linkDeviation, observeLinkSample, relearnLinkBaseline } from "./link-degradation.ts";
+export type { LinkMetric, LinkObservationSample, Thresholds, LinkDegradationOptions, ResolvedLinkDegradationOptions, LinkStatus, LinkBaseline, LinkDegradationState, LinkObservation } from "./link-degradation.ts";
+export { healthThresholds, healthDirective, seedAliases, classifyHealth, defaultHealthOptions, linkDeliveredKbps, trafficDemandKbps, nodeHealth, meshHealth } from "./health.ts";
+export type { HealthState, HealthDirective, HealthOptions, CapacitySample, TrafficCounters, NodeHealthInput, NodeHealth, MeshHealth } from "./health.ts";
+export { localizeRootCauses } from "./root-cause.ts";
+export type { Link, TopologySnapshot, RootCauseKind, Blamed, RootCause } from "./root-cause.ts";
+export { TQ_MAX, DEFAULT_HOP_PENALTY, MIN_ROUTE_TQ, OGM_TTL, applyHopPenalty, receivedTq, pathTq, bestRoutesTo, bestRoute, hopPenaltyToAvoid } from "./route-cost.ts";
+export type { ReceivedOgm, RouteLink, NodeRouting, RouteTopology, RouteCostOptions, Route, LinkAvoidanceOptions, LinkAvoidance } from "./route-cost.ts";
