@@ -1,4 +1,4 @@
-// Public face of the healing context's Analyze step: pure decisions over the knowledge base.
+// Public face of the healing context: Analyze and Plan decisions, HEAL events, the incident decider. Pure.
 export { defaultFailureDetectorOptions, resolveFailureDetectorOptions, initialDetectorState, recordHeartbeat, intervalStatistics, phiOf, phi, isSuspected, detectionTimeMs, detectionTimeTable } from "./failure-detector.ts";
 export type { FailureDetectorOptions, ResolvedFailureDetectorOptions, DetectorState, DetectionTimeInput, DetectionTimeRow } from "./failure-detector.ts";
 export { linkMetrics, defaultLinkDegradationOptions, resolveLinkDegradationOptions, initialLinkState, linkKey, linkDeviation, observeLinkSample, relearnLinkBaseline } from "./link-degradation.ts";
@@ -9,3 +9,9 @@ export { localizeRootCauses } from "./root-cause.ts";
 export type { Link, TopologySnapshot, RootCauseKind, Blamed, RootCause } from "./root-cause.ts";
 export { TQ_MAX, DEFAULT_HOP_PENALTY, MIN_ROUTE_TQ, OGM_TTL, applyHopPenalty, receivedTq, pathTq, bestRoutesTo, bestRoute, hopPenaltyToAvoid } from "./route-cost.ts";
 export type { ReceivedOgm, RouteLink, NodeRouting, RouteTopology, RouteCostOptions, Route, LinkAvoidanceOptions, LinkAvoidance } from "./route-cost.ts";
+export { findingTarget, actionKey, healingPolicies, defaultPlanOptions, resolvePlanOptions, planHealing } from "./plan.ts";
+export type { GatewayMode, HealingAction as PlannedAction, MisbehaviourFinding, Finding, FindingKind, ExpectedEffect, NodeFlags, ActionOutcome, RecentAction, PlanningContext, Verdict, HealingPolicy, PlanOptions, ResolvedPlanOptions, Skipped, Plan, EscalationReason, Escalation, Hold, PlanDecision } from "./plan.ts";
+export { EpochMs, IncidentId, CommandId, ActionId, PolicyName, InterfaceName, Ipv4Address, Ipv6Prefix, TrafficSource, HealingAction, MAX_LISTED_AFFECTED, MAX_ACTION_TARGETS, IncidentDetected, ActionPlanned, HealingCommandIssued, CommandApplied, MAX_STDERR, CommandFailed, Recovered, Escalated, healEvents, healCommandSubject, healOutcomeSubject, incidentSubject, healSubjectOf } from "./events.ts";
+export type { HealEvent } from "./events.ts";
+export { IncidentStatus, IncidentStateError, initialState, decide, evolve, fold } from "./incident.ts";
+export type { CommandRecord, IncidentState, CommandOutcome, IncidentCommand, IncidentDecision } from "./incident.ts";
