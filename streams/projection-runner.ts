@@ -130,6 +130,8 @@ export class ProjectionRunner {
   private sinceCheckpoint = 0;
   private quarantines: PendingQuarantine[] = [];
   private stopping = false;
+  /** Running index of verification requests; a batch's requests are contiguous. */
+  private verifyCount = 0;
   private timer: NodeJS.Timeout | undefined;
   private failure: Error | undefined;
   private readonly options: Required<Omit<ProjectionRunnerOptions, "verifyPool" | "onCheckpoint">>;
@@ -266,8 +268,6 @@ export class ProjectionRunner {
     });
   }
 
-  private verifyCount = 0;
-
   /** Everything that can be decided before the signature check, in the main thread. */
   private prepare(msg: JsMsg): Prepared {
     if (msg.seq <= this.applied) return { msg };
@@ -329,11 +329,7 @@ export class ProjectionRunner {
       this.sinceCheckpoint++;
     }
     for (const [type, count] of appliedByType) eventsApplied.inc({ projection: name, type }, count);
-    if (this.sinceCheckpoint >= this.options.checkpointEvery) return this.checkpointLater();
-  }
-
-  private checkpointLater(): void {
-    this.enqueue(() => this.checkpoint());
+    if (this.sinceCheckpoint >= this.options.checkpointEvery) this.enqueue(() => this.checkpoint());
   }
 
   private rememberId(id: string): void {
