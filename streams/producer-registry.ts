@@ -1,4 +1,4 @@
-import { Kvm, type KV } from "@nats-io/kv";
+import { Kvm, KvWatchInclude, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { decodeCbor, encodeCbor } from "./envelope.ts";
 import { keyIdOf } from "./keys.ts";
@@ -38,7 +38,11 @@ export class ProducerRegistry {
     return new ProducerRegistry(undefined, base);
   }
 
-  static async open(nc: NatsConnection, options: { replicas?: number } = {}): Promise<ProducerRegistry> {
+  /**
+   * Loads the `producers` bucket. With `follow`, keys other processes bind later (a control
+   * plane enrolling after this process started) arrive too, until `close()`.
+   */
+  static async open(nc: NatsConnection, options: { replicas?: number; follow?: boolean } = {}): Promise<ProducerRegistry> {
     const kv = await new Kvm(nc).create("producers", { history: 1, replicas: options.replicas ?? 1 });
     const registry = new ProducerRegistry(kv);
     for await (const key of await kv.keys()) {
@@ -46,7 +50,29 @@ export class ProducerRegistry {
       if (!entry || entry.operation !== "PUT") continue;
       registry.keys.set(key, decodeCbor(entry.value) as ProducerKey);
     }
+    if (options.follow) {
+      const watch = await kv.watch({ include: KvWatchInclude.UpdatesOnly });
+      registry.stopFollowing = () => watch.stop();
+      void (async () => {
+        for await (const entry of watch) {
+          if (entry.operation !== "PUT" || registry.keys.has(entry.key)) continue;
+          try {
+            registry.keys.set(entry.key, decodeCbor(entry.value) as ProducerKey);
+          } catch {
+            // A value this version cannot read: the key stays unknown and its events are quarantined.
+          }
+        }
+      })().catch(() => undefined);
+    }
     return registry;
+  }
+
+  private stopFollowing: (() => void) | undefined;
+
+  /** Stops following the bucket (see `open`). */
+  close(): void {
+    this.stopFollowing?.();
+    this.stopFollowing = undefined;
   }
 
   get(producerId: string): ProducerKey | undefined {

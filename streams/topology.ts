@@ -56,8 +56,8 @@ export const streams: readonly StreamDefinition[] = [
   {
     name: "HEAL",
     subjects: ["heal.>"],
-    scheme: "heal.<nodeId>.<command|outcome>, heal.incident.<incidentId>",
-    description: "Healing commands addressed to nodes, their outcomes, and incident lifecycle events",
+    scheme: "heal.<nodeId>.<command|outcome>, heal.incident.<incidentId>, heal.fault.<faultId>",
+    description: "Healing commands addressed to nodes, their outcomes, incident lifecycle events, and injected faults",
     audited: true,
     maxAgeDays: 0,
     storageShare: 0.1,

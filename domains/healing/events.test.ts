@@ -34,13 +34,13 @@ const planned = {
   incidentId: "inc-1",
   actionId: "act-1",
   policy: "reroute-around-link",
-  action: { kind: "hop-penalty", hardIf: "mesh0", value: 120 },
-  targetNodeIds: ["B"],
+  steps: [{ action: { kind: "hop-penalty", hardIf: "mesh0", value: 120 }, targetNodeIds: ["B"] }],
+  effects: [{ kind: "route-avoids-link", link: ["B", "C"] }],
   expectedEffect: "routes to D avoid B-C",
   settleMs: 2000,
   deadline: 1_700_000_030_000,
 };
-const issued = { commandId: "cmd-1", incidentId: "inc-1", targetNodeId: "B", action: planned.action, issuedBy: "loop" };
+const issued = { commandId: "cmd-1", incidentId: "inc-1", targetNodeId: "B", action: planned.steps[0]!.action, step: 0, issuedBy: "loop" };
 const mac = { kind: "mac", mac: "02:00:00:00:00:0c" } as const;
 
 describe("heal events: valid payloads", () => {
@@ -119,12 +119,12 @@ describe("heal events: invalid payloads", () => {
     ["an incident id with a dot", IncidentDetected.schema, { ...detected, incidentId: "inc.1" }],
     ["the reserved incident id 'command'", IncidentDetected.schema, { ...detected, incidentId: "command" }],
     ["a fractional detection time", IncidentDetected.schema, { ...detected, detectedAt: 1.5 }],
-    ["a plan without targets", ActionPlanned.schema, { ...planned, targetNodeIds: [] }],
-    ["a plan with a target twice", ActionPlanned.schema, { ...planned, targetNodeIds: ["B", "B"] }],
-    ["a plan with too many targets", ActionPlanned.schema, { ...planned, targetNodeIds: Array.from({ length: MAX_ACTION_TARGETS + 1 }, (_, i) => `n${i}`) }],
+    ["a plan without targets", ActionPlanned.schema, { ...planned, steps: [{ ...planned.steps[0]!, targetNodeIds: [] }] }],
+    ["a plan with a target twice", ActionPlanned.schema, { ...planned, steps: [{ ...planned.steps[0]!, targetNodeIds: ["B", "B"] }] }],
+    ["a plan with too many targets", ActionPlanned.schema, { ...planned, steps: [{ ...planned.steps[0]!, targetNodeIds: Array.from({ length: MAX_ACTION_TARGETS + 1 }, (_, i) => `n${i}`) }] }],
     ["a policy name with spaces", ActionPlanned.schema, { ...planned, policy: "re route" }],
     ["a settle time over ten minutes", ActionPlanned.schema, { ...planned, settleMs: 600_001 }],
-    ["a loop command outside an incident", HealingCommandIssued.schema, { commandId: "cmd-1", targetNodeId: "B", action: planned.action, issuedBy: "loop" }],
+    ["a loop command outside an incident", HealingCommandIssued.schema, { commandId: "cmd-1", targetNodeId: "B", action: planned.steps[0]!.action, issuedBy: "loop" }],
     ["an unknown issuer", HealingCommandIssued.schema, { ...issued, issuedBy: "root" }],
     ["an applied command with a non-zero exit code", CommandApplied.schema, { commandId: "c", targetNodeId: "B", exitCode: 1, detail: "", appliedAt: 0 }],
     ["a failed command with exit code 0", CommandFailed.schema, { commandId: "c", targetNodeId: "B", exitCode: 0, stderr: "", failedAt: 0 }],
@@ -160,7 +160,7 @@ describe("heal events: sizes and subjects", () => {
     expect(healCommandSubject("n7")).toBe("heal.n7.command");
     expect(healOutcomeSubject("n7")).toBe("heal.n7.outcome");
     expect(incidentSubject("inc-1")).toBe("heal.incident.inc-1");
-    expect(healSubjectOf({ type: "heal.HealingCommandIssued", data: { commandId: "c", incidentId: "inc-1", targetNodeId: "B", action: { kind: "restart-interface", ifname: "mesh0" }, issuedBy: "loop" } })).toBe("heal.B.command");
+    expect(healSubjectOf({ type: "heal.HealingCommandIssued", data: { commandId: "c", incidentId: "inc-1", targetNodeId: "B", action: { kind: "restart-interface", ifname: "mesh0" }, step: 0, issuedBy: "loop" } })).toBe("heal.B.command");
     expect(healSubjectOf({ type: "heal.CommandFailed", data: { commandId: "c", targetNodeId: "B", exitCode: 1, stderr: "", failedAt: 0 } })).toBe("heal.B.outcome");
     expect(healSubjectOf({ type: "heal.Escalated", data: { incidentId: "inc-1", reason: "r", escalatedAt: 0 } })).toBe("heal.incident.inc-1");
   });

@@ -1,5 +1,6 @@
 import * as Schema from "effect/Schema";
 import { defineEvent, MacAddress, NonNegativeInt, ProducerId } from "../kernel/index.ts";
+import type { ExpectedEffect as ExpectedEffectOf, FindingKind as FindingKindOf } from "./plan.ts";
 import type { Blamed as RootCauseBlamed, RootCauseKind as RootCauseKindOf } from "./root-cause.ts";
 
 /**
@@ -41,6 +42,8 @@ export const PolicyName = Schema.String.pipe(
 
 /** The root-cause classes of `root-cause.ts`, as a schema. */
 export const RootCauseKind = Schema.Literals(["partition", "upstream-failure", "node-dead", "node-silent", "link-dead", "link-degraded"]);
+/** What an incident is about: a root cause, or a node misbehaving while heard (flooding, lying, bad signatures). */
+export const FindingKind = Schema.Literals(["partition", "upstream-failure", "node-dead", "node-silent", "link-dead", "link-degraded", "node-misbehaving"]);
 
 const NodePair = Schema.Tuple([ProducerId, ProducerId]);
 /** What a root cause blames, as `root-cause.ts` reports it. */
@@ -57,7 +60,25 @@ export const Blamed = Schema.Union([
 // Compile-time guard: the schemas and root-cause.ts must describe the same shapes.
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 type Assert<T extends true> = T;
-type RootCauseSchemasMatch = [Assert<Same<typeof RootCauseKind.Type, RootCauseKindOf>>, Assert<typeof Blamed.Type extends RootCauseBlamed ? true : false>];
+type RootCauseSchemasMatch = [
+  Assert<Same<typeof RootCauseKind.Type, RootCauseKindOf>>,
+  Assert<Same<typeof FindingKind.Type, FindingKindOf>>,
+  Assert<typeof Blamed.Type extends RootCauseBlamed ? true : false>,
+  Assert<Same<typeof ExpectedEffect.Type, ExpectedEffectOf>>,
+];
+
+/**
+ * What the loop checks after the settle time to call a plan a recovery (`plan.ts`'s
+ * `ExpectedEffect`), carried in the plan so a restarted loop or an auditor can check it again.
+ */
+export const ExpectedEffect = Schema.Union([
+  Schema.Struct({ kind: Schema.Literal("route-avoids-link"), link: NodePair }),
+  Schema.Struct({ kind: Schema.Literal("node-reachable"), node: ProducerId }),
+  Schema.Struct({ kind: Schema.Literal("traffic-below"), node: ProducerId, pps: NonNegativeInt }),
+  Schema.Struct({ kind: Schema.Literal("node-isolated"), node: ProducerId, atNodes: Schema.Array(ProducerId).pipe(Schema.check(Schema.isMaxLength(256))) }),
+  Schema.Struct({ kind: Schema.Literal("gateway-serving"), node: ProducerId }),
+  Schema.Struct({ kind: Schema.Literal("link-healthy"), link: NodePair }),
+]);
 
 /** A Linux interface name (IFNAMSIZ: at most 15 characters). */
 export const InterfaceName = Schema.String.pipe(
@@ -143,13 +164,19 @@ export const IncidentDetected = defineEvent(
   "heal.IncidentDetected",
   Schema.Struct({
     incidentId: IncidentId,
-    kind: RootCauseKind,
+    kind: FindingKind,
     blamed: Blamed,
     /** Affected nodes, sorted, at most `MAX_LISTED_AFFECTED` of them (a partition of a large mesh lists the first). */
     affected: Schema.Array(ProducerId).pipe(Schema.check(Schema.isMaxLength(MAX_LISTED_AFFECTED))),
     affectedCount: NonNegativeInt,
     reason: text(1024),
     detectedAt: EpochMs,
+    /**
+     * The earliest evidence of the failure (the last heartbeat of a silent node, the first
+     * bad sample of a link): detection time is `detectedAt - onsetAt`, time to repair
+     * `Recovered.verifiedAt - onsetAt`.
+     */
+    onsetAt: Schema.optionalKey(EpochMs),
   }).pipe(
     Schema.check(
       Schema.makeFilter((d: { readonly affected: readonly string[]; readonly affectedCount: number }) =>
@@ -161,25 +188,37 @@ export const IncidentDetected = defineEvent(
   { maxPayloadBytes: 96 * 1024 },
 );
 
-/** A policy chose one action for the incident, to be carried out on every target node. */
+/** Most steps one plan holds (a re-route raises hop_penalty on each end and interface). */
+export const MAX_PLAN_STEPS = 16;
+
+/** One action of a plan and the nodes that must each carry it out. */
+export const PlanStep = Schema.Struct({
+  action: HealingAction,
+  targetNodeIds: Schema.Array(ProducerId).pipe(Schema.check(Schema.isMinLength(1), Schema.isMaxLength(MAX_ACTION_TARGETS), Schema.isUnique())),
+});
+export type PlanStep = typeof PlanStep.Type;
+
+/**
+ * A policy chose a plan for the incident: its steps, each an action for its target nodes (one
+ * command per step and target), and the effect to verify once every command was applied.
+ */
 export const ActionPlanned = defineEvent(
   "heal.ActionPlanned",
   Schema.Struct({
     incidentId: IncidentId,
     actionId: ActionId,
     policy: PolicyName,
-    action: HealingAction,
-    targetNodeIds: Schema.Array(ProducerId).pipe(
-      Schema.check(Schema.isMinLength(1), Schema.isMaxLength(MAX_ACTION_TARGETS), Schema.isUnique()),
-    ),
+    steps: Schema.Array(PlanStep).pipe(Schema.check(Schema.isMinLength(1), Schema.isMaxLength(MAX_PLAN_STEPS))),
     /** What the loop checks after the settle time, in words an operator reads. */
     expectedEffect: text(512),
+    /** The same, as the loop checks it. */
+    effects: Schema.Array(ExpectedEffect).pipe(Schema.check(Schema.isMaxLength(1024))),
     /** How long after the last target applied the command the effect must be visible. */
     settleMs: NonNegativeInt.pipe(Schema.check(Schema.isLessThanOrEqualTo(600_000))),
     /** Escalate if the incident is not recovered by then. */
     deadline: EpochMs,
   }),
-  { maxPayloadBytes: 32 * 1024 },
+  { maxPayloadBytes: 96 * 1024 },
 );
 
 /**
@@ -193,11 +232,13 @@ export const HealingCommandIssued = defineEvent(
     incidentId: Schema.optionalKey(IncidentId),
     targetNodeId: ProducerId,
     action: HealingAction,
+    /** The plan step this command carries out (loop commands). */
+    step: Schema.optionalKey(NonNegativeInt.pipe(Schema.check(Schema.isLessThan(MAX_PLAN_STEPS)))),
     issuedBy: Schema.Literals(["operator", "loop"]),
   }).pipe(
     Schema.check(
-      Schema.makeFilter((c: { readonly issuedBy: string; readonly incidentId?: string }) =>
-        c.issuedBy === "loop" && c.incidentId === undefined ? "a loop command belongs to an incident" : true,
+      Schema.makeFilter((c: { readonly issuedBy: string; readonly incidentId?: string; readonly step?: number }) =>
+        c.issuedBy === "loop" && (c.incidentId === undefined || c.step === undefined) ? "a loop command belongs to an incident and a plan step" : true,
       ),
     ),
   ),

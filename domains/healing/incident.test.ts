@@ -18,14 +18,14 @@ const plan: IncidentCommand = {
     incidentId: id,
     actionId: "act-1",
     policy: "reroute-around-link",
-    action: { kind: "hop-penalty", hardIf: "mesh0", value: 120 },
-    targetNodeIds: ["A", "B"],
+    steps: [{ action: { kind: "hop-penalty", hardIf: "mesh0", value: 120 }, targetNodeIds: ["A", "B"] }],
     expectedEffect: "routes avoid A-B",
+    effects: [{ kind: "route-avoids-link", link: ["A", "B"] }],
     settleMs: 2000,
     deadline: T0 + 30_000,
   },
 };
-const issue = (commandId: string, targetNodeId: string): IncidentCommand => ({ type: "IssueCommand", data: { incidentId: id, commandId, targetNodeId } });
+const issue = (commandId: string, targetNodeId: string, step = 0): IncidentCommand => ({ type: "IssueCommand", data: { incidentId: id, commandId, targetNodeId, step } });
 const recordApplied = (commandId: string, targetNodeId: string, at: number): IncidentCommand => ({
   type: "RecordOutcome",
   data: { incidentId: id, commandId, targetNodeId, outcome: { result: "applied", detail: "ok", at } },
@@ -43,7 +43,7 @@ const Detected: HealEvent = { type: "heal.IncidentDetected", data: (detect as Ex
 const Planned: HealEvent = { type: "heal.ActionPlanned", data: (plan as Extract<IncidentCommand, { type: "PlanAction" }>).data };
 const Issued = (commandId: string, targetNodeId: string): HealEvent => ({
   type: "heal.HealingCommandIssued",
-  data: { commandId, incidentId: id, targetNodeId, action, issuedBy: "loop" },
+  data: { commandId, incidentId: id, targetNodeId, action, step: 0, issuedBy: "loop" },
 });
 const Applied = (commandId: string, targetNodeId: string, at: number): HealEvent => ({
   type: "heal.CommandApplied",

@@ -18,7 +18,7 @@ import type {
  *   none -> detected -> planned -> commanded -> applied -> recovered
  *                 \________\__________\__________\------> escalated
  *
- * `applied` means every target node of the plan applied its command. Escalation: a failed
+ * `applied` means every target node of every step of the plan applied its command. Escalation: a failed
  * command, the expected effect not observed once the settle time has passed, the deadline
  * passed, or the loop or an operator giving up (`Escalate`).
  *
@@ -64,7 +64,7 @@ export type IncidentCommand =
   | { readonly type: "DetectIncident"; readonly data: IncidentDetected }
   | { readonly type: "PlanAction"; readonly data: ActionPlanned }
   /** Issue the plan's action to one of its target nodes. */
-  | { readonly type: "IssueCommand"; readonly data: { readonly incidentId: string; readonly commandId: string; readonly targetNodeId: string } }
+  | { readonly type: "IssueCommand"; readonly data: { readonly incidentId: string; readonly commandId: string; readonly targetNodeId: string; readonly step: number } }
   | {
       readonly type: "RecordOutcome";
       readonly data: { readonly incidentId: string; readonly commandId: string; readonly targetNodeId: string; readonly outcome: CommandOutcome };
@@ -126,15 +126,18 @@ export const decide = (command: IncidentCommand, state: IncidentState): Incident
     }
 
     case "IssueCommand": {
-      const { commandId, targetNodeId } = command.data;
+      const { commandId, targetNodeId, step } = command.data;
       const existing = state.commands.find((c) => c.issued.commandId === commandId);
-      if (existing) return existing.issued.targetNodeId === targetNodeId ? none : refuse(`command ${commandId} already went to ${existing.issued.targetNodeId}`);
+      if (existing)
+        return existing.issued.targetNodeId === targetNodeId && existing.issued.step === step ? none : refuse(`command ${commandId} already went to ${existing.issued.targetNodeId} (step ${existing.issued.step})`);
       if (state.status !== "planned" && state.status !== "commanded") return refuse("commands are issued only for a planned action");
       const plan = state.plan!;
-      if (!plan.targetNodeIds.includes(targetNodeId)) return refuse(`${targetNodeId} is not a target of action ${plan.actionId}`);
-      const other = state.commands.find((c) => c.issued.targetNodeId === targetNodeId);
-      if (other) return refuse(`${targetNodeId} already has command ${other.issued.commandId}`);
-      return ok({ type: "heal.HealingCommandIssued", data: { commandId, incidentId, targetNodeId, action: plan.action, issuedBy: "loop" } });
+      const planned = plan.steps[step];
+      if (!planned) return refuse(`action ${plan.actionId} has no step ${step}`);
+      if (!planned.targetNodeIds.includes(targetNodeId)) return refuse(`${targetNodeId} is not a target of step ${step} of action ${plan.actionId}`);
+      const other = state.commands.find((c) => c.issued.targetNodeId === targetNodeId && c.issued.step === step);
+      if (other) return refuse(`${targetNodeId} already has command ${other.issued.commandId} for step ${step}`);
+      return ok({ type: "heal.HealingCommandIssued", data: { commandId, incidentId, targetNodeId, action: planned.action, step, issuedBy: "loop" } });
     }
 
     case "RecordOutcome": {
@@ -182,8 +185,9 @@ export const decide = (command: IncidentCommand, state: IncidentState): Incident
   }
 };
 
-const allApplied = (plan: ActionPlanned, commands: readonly CommandRecord[]): boolean =>
-  plan.targetNodeIds.every((t) => commands.some((c) => c.issued.targetNodeId === t && c.applied !== undefined));
+/** Every step's every target applied its command. */
+export const allApplied = (plan: ActionPlanned, commands: readonly CommandRecord[]): boolean =>
+  plan.steps.every((s, step) => s.targetNodeIds.every((t) => commands.some((c) => c.issued.targetNodeId === t && c.issued.step === step && c.applied !== undefined)));
 
 /** Folds one event. Events are facts: one that does not fit the state is ignored, never thrown on. */
 export const evolve = (state: IncidentState, event: HealEvent): IncidentState => {

@@ -28,6 +28,7 @@
  * | `rateLimitPps` (when a node has no `baselinePps`) | 1 000 pps, burst = 1 s worth |
  * | `policies` | `healingPolicies` |
  */
+import type { PlanStep } from "./events.ts";
 import type { Link, RootCause, RootCauseKind } from "./root-cause.ts";
 import { bestRoutesTo, DEFAULT_HOP_PENALTY, hopPenaltyToAvoid, type LinkAvoidance, type RouteTopology } from "./route-cost.ts";
 
@@ -595,3 +596,26 @@ const escalate = (
     skipped,
   };
 };
+
+/**
+ * A plan's actions as the HEAL events carry them: one step per action, its target nodes apart
+ * from the action (a quarantine is one XDP rule, enforced at every neighbour). Escalations
+ * are not steps: the loop records them as `heal.Escalated`.
+ */
+export const toPlanSteps = (actions: readonly HealingAction[]): PlanStep[] =>
+  actions.flatMap((a): PlanStep[] => {
+    switch (a.kind) {
+      case "hop-penalty":
+        return [{ action: a.hardIf === undefined ? { kind: "hop-penalty", value: a.value } : { kind: "hop-penalty", hardIf: a.hardIf, value: a.value }, targetNodeIds: [a.node] }];
+      case "gateway":
+        return [{ action: { kind: "gateway", mode: a.mode }, targetNodeIds: [a.node] }];
+      case "quarantine":
+        return [{ action: { kind: "quarantine", source: { kind: "mac", mac: a.mac } }, targetNodeIds: [...a.atNodes] }];
+      case "rate-limit":
+        return [{ action: { kind: "rate-limit", source: { kind: "mac", mac: a.mac }, pps: a.pps, burst: a.burst }, targetNodeIds: [...a.atNodes] }];
+      case "restart-interface":
+        return [{ action: { kind: "restart-interface", ifname: a.ifname }, targetNodeIds: [a.node] }];
+      case "escalate":
+        return [];
+    }
+  });

@@ -1,0 +1,3 @@
+// Public face of the chaos context: the fault library and its events. Pure.
+export { FaultId, Fault, FaultInjected, FaultCleared, chaosEvents, faultSubject } from "./events.ts";
+export type { FaultKind } from "./events.ts";
