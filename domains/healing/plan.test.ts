@@ -46,7 +46,7 @@ const expectEscalation = (d: PlanDecision) => {
 
 describe("policies as data", () => {
   it("are tried in a fixed order, each with a settle time shorter than its cooldown", () => {
-    expect(healingPolicies.map((p) => p.name)).toEqual(["rate-limit-flooding-node", "quarantine-misbehaving-node", "switch-gateway", "re-route-around-link", "restart-interface"]);
+    expect(healingPolicies.map((p) => p.name)).toEqual(["rate-limit-flooding-node", "quarantine-misbehaving-node", "switch-gateway", "fence-dead-node", "re-route-around-link", "block-degraded-link", "restart-interface"]);
     for (const p of healingPolicies) expect(p.settleMs).toBeLessThan(p.cooldownMs);
   });
 
@@ -79,11 +79,19 @@ describe("re-route around a bad link", () => {
       for (const r of bestRoutesTo(healed, d).values()) expect(r.links.some((l) => (l.source === "A" && l.target === "B") || (l.source === "B" && l.target === "A"))).toBe(false);
   });
 
-  it("given the current penalties already keep routes off the link, then re-route does not apply (nothing to raise)", () => {
+  it("given the current penalties already keep routes off a degraded link, then nothing is done (hold)", () => {
     const ab = hopPenaltyToAvoid(square, "A", "B")!;
     const ba = hopPenaltyToAvoid(square, "B", "A")!;
     const topology: RouteTopology = { ...square, nodes: { A: { interfaceHopPenalty: { mesh0: ab.hopPenalty } }, B: { interfaceHopPenalty: { mesh0: ba.hopPenalty } } } };
     const d = planHealing(linkFinding("link-degraded", "A", "B"), { topology }, NOW);
+    expect(d).toMatchObject({ decision: "hold", why: expect.stringContaining("no route uses A|B") });
+  });
+
+  it("given the same for a dead link, then re-route does not apply (nothing to raise) and the interface is restarted", () => {
+    const ab = hopPenaltyToAvoid(square, "A", "B")!;
+    const ba = hopPenaltyToAvoid(square, "B", "A")!;
+    const topology: RouteTopology = { ...square, nodes: { A: { interfaceHopPenalty: { mesh0: ab.hopPenalty } }, B: { interfaceHopPenalty: { mesh0: ba.hopPenalty } } } };
+    const d = planHealing(linkFinding("link-dead", "A", "B"), { topology }, NOW);
     expect(d.decision === "plan" && d.policy).toBe("restart-interface");
     expect(d.decision === "plan" && d.skipped.find((s) => s.policy === "re-route-around-link")).toMatchObject({ cause: "precondition", why: expect.stringContaining("no route uses A|B") });
   });
@@ -98,7 +106,8 @@ describe("re-route around a bad link", () => {
   it("given the same refusal but known interfaces, then the interface is restarted instead", () => {
     const plan = expectPlan(planHealing(linkFinding("link-degraded", "A", "B"), { topology: chainWithIfs }, NOW));
     expect(plan.policy).toBe("restart-interface");
-    expect(plan.skipped.map((s) => s.cause)).toEqual(["precondition", "precondition", "would-cut-routes"]);
+    // Rate limit and quarantine need a flagged suspect; re-route and the link block would cut A off.
+    expect(plan.skipped.map((s) => s.cause)).toEqual(["precondition", "precondition", "would-cut-routes", "precondition"]);
   });
 });
 
@@ -284,11 +293,18 @@ describe("action budget: no storms", () => {
 });
 
 describe("escalate to the operator", () => {
-  it("given a dead node that is no gateway, then no policy applies: batman-adv routes around it, hands must fix it", () => {
+  it("given a dead node that is no gateway and whose MAC is unknown, then no policy applies: hands must fix it", () => {
     const e = expectEscalation(planHealing(nodeFinding("node-dead", "C"), { topology: chain }, NOW));
     expect(e).toMatchObject({ decision: "escalate", policy: "escalate", target: "node:C", reason: "no-policy-applies", cooldownUntilMs: NOW + 900_000 });
     expect(e.actions[0].kind).toBe("escalate");
-    expect(e.actions[0].reason).toMatch(/^no-policy-applies: node-dead node:C: switch-gateway: C is not a serving gateway$/);
+    expect(e.actions[0].reason).toMatch(/^no-policy-applies: node-dead node:C: switch-gateway: C is not a serving gateway; fence-dead-node: C's MAC is unknown$/);
+  });
+
+  it("given a dead node with a known MAC, then its heard neighbours fence it (drop its frames)", () => {
+    const plan = expectPlan(planHealing(nodeFinding("node-dead", "C"), { topology: chain, nodes: { C: { mac: "02:00:00:00:00:0c" } } }, NOW));
+    expect(plan.policy).toBe("fence-dead-node");
+    expect(plan.actions).toEqual([{ kind: "quarantine", atNodes: ["B"], mac: "02:00:00:00:00:0c" }]);
+    expect(plan.expectedEffects).toEqual([{ kind: "node-isolated", node: "C", atNodes: ["B"] }]);
   });
 
   it("given a finding no policy handles, then the reason says so", () => {

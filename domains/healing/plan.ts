@@ -108,6 +108,10 @@ export interface PlanningContext {
   readonly gatewayCandidates?: readonly string[];
   readonly nodes?: Readonly<Record<string, NodeFlags>>;
   readonly recentActions?: readonly RecentAction[];
+  /** The MAC `from` hears `to` with on their link; default `to`'s flagged MAC. */
+  readonly neighbourMac?: (from: string, to: string) => string | undefined;
+  /** Destinations route arithmetic checks; default every node (costly beyond a few hundred). */
+  readonly routeDestinations?: readonly string[];
 }
 
 /** A precondition's answer: why not, and whether that is a refusal worth escalating. */
@@ -277,11 +281,26 @@ const cutsOthers = (topology: RouteTopology, removed: string): boolean => {
   return false;
 };
 
+const macSeen = (context: PlanningContext, from: string, to: string): string | undefined => context.neighbourMac?.(from, to) ?? flagsOf(context, to).mac;
+
+/** Whether the working links minus `a`-`b` leave `a` and `b` apart. */
+const linkIsBridge = (topology: RouteTopology, a: string, b: string): boolean => {
+  const adj = new Map<string, string[]>();
+  for (const l of topology.links) {
+    if (l.tq < 1 || (l.source === a && l.target === b) || (l.source === b && l.target === a)) continue;
+    adj.set(l.source, [...(adj.get(l.source) ?? []), l.target]);
+    adj.set(l.target, [...(adj.get(l.target) ?? []), l.source]);
+  }
+  const seen = new Set([a]);
+  for (const queue = [a]; queue.length > 0; ) for (const m of adj.get(queue.pop()!) ?? []) if (!seen.has(m)) (seen.add(m), queue.push(m));
+  return !seen.has(b);
+};
+
 /** The per-direction raises that keep routes off the finding's link. */
 const linkRaises = (finding: Finding, context: PlanningContext): LinkAvoidance[] => {
   if (finding.blamed.kind !== "link") return [];
   const [a, b] = finding.blamed.link;
-  const options = { hopPenalty: context.hopPenalty ?? DEFAULT_HOP_PENALTY };
+  const options = { hopPenalty: context.hopPenalty ?? DEFAULT_HOP_PENALTY, ...(context.routeDestinations ? { destinations: context.routeDestinations } : {}) };
   return [hopPenaltyToAvoid(context.topology, a, b, options), hopPenaltyToAvoid(context.topology, b, a, options)].filter(
     (x): x is LinkAvoidance => x !== undefined && x.hopPenalty > x.currentHopPenalty,
   );
@@ -429,6 +448,30 @@ export const healingPolicies: readonly HealingPolicy[] = [
     cooldownMs: 300_000,
   },
   {
+    // A crashed node cannot be told anything; its neighbours can stop listening to it. The
+    // fence keeps a half-dead node (rebooting, flapping radio) from pulling routes back
+    // through itself before it is healthy, and makes the twin's neighbours drop it at once.
+    // An operator lifts it with `x0 heal release`.
+    name: "fence-dead-node",
+    handles: ["node-dead"],
+    precondition: (finding, context) => {
+      const b = finding.blamed;
+      if (b.kind !== "node") return no("the finding blames no single node");
+      if (flagsOf(context, b.node).mac === undefined) return no(`${b.node}'s MAC is unknown`);
+      const lost = new Set(finding.affected);
+      return neighboursOf(context.topology, b.node).some((n) => !lost.has(n)) ? ok : no(`${b.node} has no heard neighbour to fence it`);
+    },
+    actions: (finding, context) => {
+      const node = (finding.blamed as { node: string }).node;
+      const lost = new Set(finding.affected);
+      return [{ kind: "quarantine", atNodes: neighboursOf(context.topology, node).filter((n) => !lost.has(n)), mac: flagsOf(context, node).mac! }];
+    },
+    expectedEffect: (finding, actions) =>
+      actions.flatMap((a) => (a.kind === "quarantine" ? [{ kind: "node-isolated", node: (finding.blamed as { node: string }).node, atNodes: a.atNodes } as const] : [])),
+    settleMs: 1_000,
+    cooldownMs: 600_000,
+  },
+  {
     name: "re-route-around-link",
     handles: ["link-degraded", "link-dead"],
     precondition: (finding, context) => {
@@ -456,6 +499,37 @@ export const healingPolicies: readonly HealingPolicy[] = [
     },
     settleMs: 3_000, // a few OGM intervals for the TQ window to take the new penalty
     cooldownMs: 60_000,
+  },
+  {
+    // Every link of a single-radio node shares one interface, so its per-interface
+    // hop_penalty cannot single out one neighbour. Dropping each end's frames at the other
+    // (XDP) takes the link out of batman-adv's view, so routes move to the detour.
+    name: "block-degraded-link",
+    handles: ["link-degraded"],
+    precondition: (finding, context) => {
+      if (finding.blamed.kind !== "link") return no("the finding blames no single link");
+      const [a, b] = finding.blamed.link;
+      if (macSeen(context, a, b) === undefined || macSeen(context, b, a) === undefined) return no(`the MACs of ${linkName(finding.blamed.link)} are unknown`);
+      if (linkIsBridge(context.topology, a, b))
+        return { ok: false, why: `${linkName(finding.blamed.link)} is a bridge: blocking it would disconnect the mesh`, refused: "would-cut-routes" };
+      return ok;
+    },
+    actions: (finding, context) => {
+      const [a, b] = (finding.blamed as { link: Link }).link;
+      return [
+        { kind: "quarantine", atNodes: [a], mac: macSeen(context, a, b)! },
+        { kind: "quarantine", atNodes: [b], mac: macSeen(context, b, a)! },
+      ];
+    },
+    expectedEffect: (finding) => {
+      const [a, b] = (finding.blamed as { link: Link }).link;
+      return [
+        { kind: "route-avoids-link", link: [a, b] },
+        { kind: "route-avoids-link", link: [b, a] },
+      ];
+    },
+    settleMs: 1_000, // XDP drops at once; the next link report shows the link gone
+    cooldownMs: 600_000,
   },
   {
     name: "restart-interface",
@@ -520,6 +594,14 @@ export const planHealing = (finding: Finding, context: PlanningContext, nowMs: n
   const target = findingTarget(finding);
   const recent = context.recentActions ?? [];
   const skipped: Skipped[] = [];
+
+  // A degraded link batman-adv already routes around needs nothing: TQ reflects its loss.
+  if (finding.kind === "link-degraded" && finding.blamed.kind === "link") {
+    const [a, b] = finding.blamed.link;
+    const avoid = { hopPenalty: context.hopPenalty ?? DEFAULT_HOP_PENALTY, ...(context.routeDestinations ? { destinations: context.routeDestinations } : {}) };
+    const unused = [hopPenaltyToAvoid(context.topology, a, b, avoid), hopPenaltyToAvoid(context.topology, b, a, avoid)].every((x) => x === undefined || x.hopPenalty === x.currentHopPenalty);
+    if (unused) return { decision: "hold", policy: "re-route-around-link", target, untilMs: nowMs, why: `no route uses ${linkName(finding.blamed.link)}: batman-adv already avoids it` };
+  }
 
   for (const policy of options.policies) {
     if (!policy.handles.includes(finding.kind)) continue;

@@ -1,0 +1,217 @@
+import { describe, expect, it } from "vitest";
+import type { LinkSample } from "../mesh/index.ts";
+import type { HealEvent } from "./events.ts";
+import { HealingLoop } from "./loop.ts";
+import { MeshMonitor, type MonitorOptions } from "./monitor.ts";
+
+/**
+ * A small mesh fed to the monitor the way the twin reports: heartbeats every 250 ms, link
+ * tables and metrics every second. Given the mesh and a fault, when the loop ticks, then
+ * these HEAL events.
+ *
+ *      A ─── B ─── C
+ *      │     │     │
+ *      D ─── E ─── F        (a 2×3 grid: every link has a detour)
+ */
+const T0 = 1_700_000_000_000;
+const ids = ["A", "B", "C", "D", "E", "F"] as const;
+const edges: [string, string][] = [
+  ["A", "B"], ["B", "C"], ["D", "E"], ["E", "F"], ["A", "D"], ["B", "E"], ["C", "F"],
+];
+const mac = (n: string) => `02:00:00:00:00:0${ids.indexOf(n as (typeof ids)[number]) + 1}`;
+const neighbours = (n: string) => edges.flatMap(([a, b]) => (a === n ? [b] : b === n ? [a] : []));
+
+interface MeshState {
+  /** Nodes that stopped everything (crash) or only their own reports (hang). */
+  crashed: Set<string>;
+  hung: Set<string>;
+  /** Extra loss and latency per undirected link "A|B". */
+  loss: Map<string, number>;
+  latency: Map<string, number>;
+  /** Links a neighbour dropped by quarantine: "enforcer>blocked". */
+  blocked: Set<string>;
+  txRate: Map<string, number>;
+}
+
+const key = (a: string, b: string) => (a < b ? `${a}|${b}` : `${b}|${a}`);
+
+class FakeMeshClock {
+  now = T0;
+  readonly state: MeshState = { crashed: new Set(), hung: new Set(), loss: new Map(), latency: new Map(), blocked: new Set(), txRate: new Map() };
+  private tx = new Map<string, number>();
+  constructor(readonly monitor: MeshMonitor) {
+    for (const n of ids) monitor.announced(n, mac(n), [mac(n)], T0);
+  }
+
+  private sample(from: string, to: string): LinkSample {
+    const s = this.state;
+    const dead = s.crashed.has(to) || s.crashed.has(from) || s.blocked.has(`${from}>${to}`);
+    const loss = dead ? 1 : Math.min(1, 0.02 + (s.loss.get(key(from, to)) ?? 0));
+    return { neigh_address: mac(to), hard_ifname: "mesh0", tq: dead ? 0 : Math.round(255 * (1 - loss) ** 2), last_seen_msecs: 100, loss, latency_ms: 2 + (s.latency.get(key(from, to)) ?? 0) };
+  }
+
+  /** Runs the mesh forward to `until`, ticking the loop every 100 ms; returns what the loop emitted. */
+  run(loop: HealingLoop | undefined, until: number, answer?: (e: HealEvent) => HealEvent | undefined): HealEvent[] {
+    const emitted: HealEvent[] = [];
+    for (let t = this.now + 50; t <= until; t += 50) {
+      this.now = t;
+      const since = t - T0;
+      ids.forEach((n, i) => {
+        if (this.state.crashed.has(n) || this.state.hung.has(n)) return;
+        // Each node on its own phase; a little jitter, as a real radio has.
+        if ((since + i * 37) % 250 < 50) this.monitor.heartbeat(n, t - ((i * 7) % 20));
+        if ((since + i * 149) % 1000 < 50) {
+          this.monitor.linksReported(n, neighbours(n).map((m) => this.sample(n, m)), t);
+          const bytes = (this.tx.get(n) ?? 0) + (this.state.txRate.get(n) ?? 2_000);
+          this.tx.set(n, bytes);
+          this.monitor.metricsReported(n, bytes, t);
+        }
+      });
+      if (loop && since % 100 === 0) {
+        const events = loop.tick(t);
+        emitted.push(...events);
+        for (const e of events) {
+          const reply = answer?.(e);
+          if (reply) loop.apply(reply);
+        }
+      }
+    }
+    return emitted;
+  }
+}
+
+/** A node agent that applies every command at once and reports it. */
+const agent = (mesh: FakeMeshClock) => (e: HealEvent): HealEvent | undefined => {
+  if (e.type !== "heal.HealingCommandIssued") return undefined;
+  const { action, targetNodeId, commandId, incidentId } = e.data;
+  if (mesh.state.crashed.has(targetNodeId)) return undefined;
+  if (action.kind === "quarantine" && action.source.kind === "mac") {
+    const blocked = ids.find((n) => mac(n) === (action.source as { mac: string }).mac)!;
+    mesh.state.blocked.add(`${targetNodeId}>${blocked}`);
+  }
+  return {
+    type: "heal.CommandApplied",
+    data: { commandId, ...(incidentId ? { incidentId } : {}), targetNodeId, exitCode: 0, detail: "applied", appliedAt: mesh.now },
+  };
+};
+
+const setup = (options: MonitorOptions = {}) => {
+  const monitor = new MeshMonitor(options);
+  const mesh = new FakeMeshClock(monitor);
+  let n = 0;
+  const loop = new HealingLoop(monitor, () => `id-${++n}`);
+  // Warm up: baselines learnt, detector intervals known.
+  mesh.run(loop, T0 + 15_000);
+  return { monitor, mesh, loop };
+};
+
+const types = (events: readonly HealEvent[]) => events.map((e) => e.type);
+const detected = (events: readonly HealEvent[]) => events.filter((e) => e.type === "heal.IncidentDetected").map((e) => e.data as { kind: string; blamed: unknown });
+
+describe("healing loop: given a healthy mesh", () => {
+  it("when nothing breaks for a minute, then no incident is opened", () => {
+    const { mesh, loop } = setup();
+    const events = mesh.run(loop, mesh.now + 60_000);
+    expect(events).toEqual([]);
+  });
+});
+
+describe("healing loop: given a node crash", () => {
+  it("then the node is found dead, fenced at its neighbours, and the incident recovers", () => {
+    const { mesh, loop } = setup();
+    const crashAt = mesh.now;
+    mesh.state.crashed.add("E");
+    const events = mesh.run(loop, crashAt + 3_000, agent(mesh));
+    const d = detected(events);
+    expect(d).toEqual([expect.objectContaining({ kind: "node-dead", blamed: { kind: "node", node: "E" } })]);
+    const plan = events.find((e) => e.type === "heal.ActionPlanned")!.data as unknown as { policy: string; steps: { action: unknown; targetNodeIds: string[] }[] };
+    expect(plan.policy).toBe("fence-dead-node");
+    expect(plan.steps).toEqual([{ action: { kind: "quarantine", source: { kind: "mac", mac: mac("E") } }, targetNodeIds: ["B", "D", "F"] }]);
+    expect(types(events).filter((t) => t === "heal.HealingCommandIssued")).toHaveLength(3);
+    expect(types(events)).toContain("heal.Recovered");
+    const onset = (events[0]!.data as { onsetAt: number }).onsetAt;
+    const recovered = events.find((e) => e.type === "heal.Recovered")!.data as { verifiedAt: number };
+    // The crash happened after the last heartbeat; recovery is under two seconds after it.
+    expect(onset).toBeLessThanOrEqual(crashAt);
+    expect(recovered.verifiedAt - crashAt).toBeLessThan(2_000);
+  });
+
+  it("when the nodes never answer, then the incident escalates at its deadline", () => {
+    const { mesh, loop } = setup();
+    mesh.state.crashed.add("E");
+    const events = mesh.run(loop, mesh.now + 20_000);
+    expect(types(events)).toContain("heal.Escalated");
+    const escalated = events.find((e) => e.type === "heal.Escalated")!.data as { reason: string };
+    expect(escalated.reason).toMatch(/no outcome by the deadline from B, D, F/);
+  });
+});
+
+describe("healing loop: given a hung node (silent, still forwarding)", () => {
+  it("then it is localized as node-silent, not dead, and escalated with a reason", () => {
+    const { mesh, loop } = setup();
+    mesh.state.hung.add("E");
+    const events = mesh.run(loop, mesh.now + 4_000, agent(mesh));
+    expect(detected(events)).toEqual([expect.objectContaining({ kind: "node-silent", blamed: { kind: "node", node: "E" } })]);
+    const escalated = events.find((e) => e.type === "heal.Escalated")!.data as { reason: string };
+    expect(escalated.reason).toMatch(/^no-policy-applies: node-silent node:E/);
+  });
+});
+
+describe("healing loop: given a degraded link with a detour", () => {
+  it("when batman-adv already avoids it (its TQ fell with the loss), then nothing is opened", () => {
+    const { mesh, loop } = setup();
+    mesh.state.loss.set(key("B", "E"), 0.35);
+    expect(mesh.run(loop, mesh.now + 10_000, agent(mesh))).toEqual([]);
+  });
+
+  it("when its latency rises (TQ does not see it), then the loop blocks it at both ends and recovers once routes avoid it", () => {
+    const { mesh, loop } = setup();
+    mesh.state.latency.set(key("B", "E"), 60);
+    const events = mesh.run(loop, mesh.now + 15_000, agent(mesh));
+    expect(detected(events)).toEqual([expect.objectContaining({ kind: "link-degraded", blamed: { kind: "link", link: ["B", "E"] } })]);
+    const plan = events.find((e) => e.type === "heal.ActionPlanned")!.data as unknown as { policy: string; steps: { action: { kind: string } }[] };
+    // Every link of these nodes shares mesh0: hop_penalty cannot single one out, so the link is blocked at both ends.
+    expect(plan.policy).toBe("block-degraded-link");
+    expect(plan.steps).toEqual([
+      { action: { kind: "quarantine", source: { kind: "mac", mac: mac("E") } }, targetNodeIds: ["B"] },
+      { action: { kind: "quarantine", source: { kind: "mac", mac: mac("B") } }, targetNodeIds: ["E"] },
+    ]);
+    expect(types(events)).toContain("heal.Recovered");
+  });
+
+  it("when the link stays bad after recovery, then no second incident is opened (mitigated)", () => {
+    const { mesh, loop } = setup();
+    mesh.state.latency.set(key("B", "E"), 60);
+    const first = mesh.run(loop, mesh.now + 15_000, agent(mesh));
+    expect(types(first)).toContain("heal.Recovered");
+    const later = mesh.run(loop, mesh.now + 30_000, agent(mesh));
+    expect(detected(later)).toEqual([]);
+  });
+});
+
+describe("healing loop: given a flooding node", () => {
+  it("then it is found misbehaving and rate-limited at its neighbours", () => {
+    const { mesh, loop } = setup();
+    mesh.state.txRate.set("C", 2_000_000);
+    const events = mesh.run(loop, mesh.now + 4_000, agent(mesh));
+    expect(detected(events)).toEqual([expect.objectContaining({ kind: "node-misbehaving", blamed: { kind: "node", node: "C" } })]);
+    const plan = events.find((e) => e.type === "heal.ActionPlanned")!.data as unknown as { policy: string; steps: { action: { kind: string }; targetNodeIds: string[] }[] };
+    expect(plan.policy).toBe("rate-limit-flooding-node");
+    expect(plan.steps[0]!.targetNodeIds).toEqual(["B", "F"]);
+    expect(types(events)).toContain("heal.Recovered");
+  });
+});
+
+describe("healing loop: given a restart", () => {
+  it("when the loop's own history is applied to a new loop, then it does not open the incident again", () => {
+    const { mesh, loop, monitor } = setup();
+    mesh.state.crashed.add("E");
+    const events = mesh.run(loop, mesh.now + 3_000, agent(mesh));
+    expect(types(events)).toContain("heal.Recovered");
+    let n = 100;
+    const restarted = new HealingLoop(monitor, () => `id-${++n}`);
+    for (const e of events) restarted.apply(e);
+    const after = mesh.run(restarted, mesh.now + 5_000, agent(mesh));
+    expect(detected(after)).toEqual([]);
+  });
+});
