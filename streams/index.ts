@@ -24,3 +24,5 @@ export { inspect, readEvents, streamForSubject, stringifyEvent, toJson } from ".
 export type { ReadEvent, ReadOptions, ReadStart } from "./event-reader.ts";
 export { log } from "./log.ts";
 export type { LogLevel } from "./log.ts";
+export { watchQuarantine } from "./quarantine-watch.ts";
+export type { QuarantinedEvent } from "./quarantine-watch.ts";

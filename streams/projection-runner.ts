@@ -70,6 +70,12 @@ export interface ProjectionRunnerOptions {
   readonly recentEventIds?: number;
   /** Called after each checkpoint with the sequence now durable. */
   readonly onCheckpoint?: (seq: number) => void;
+  /**
+   * Called with each event right after the projection applied it: a live observer (the
+   * healing loop watches MESH through the knowledge base's runner, verified once). Also
+   * called for events replayed after a restart; an observer judges their age itself.
+   */
+  readonly onApplied?: (event: VerifiedEvent) => void;
 }
 
 interface Prepared {
@@ -134,7 +140,7 @@ export class ProjectionRunner {
   private verifyCount = 0;
   private timer: NodeJS.Timeout | undefined;
   private failure: Error | undefined;
-  private readonly options: Required<Omit<ProjectionRunnerOptions, "verifyPool" | "onCheckpoint">>;
+  private readonly options: Required<Omit<ProjectionRunnerOptions, "verifyPool" | "onCheckpoint" | "onApplied">>;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -321,6 +327,7 @@ export class ProjectionRunner {
         if (rejection) this.quarantine(msg, rejection);
       } else {
         this.projection.apply(event);
+        this.runnerOptions.onApplied?.(event);
         this.rememberId(event.meta.eventId);
         appliedByType.set(event.meta.type, (appliedByType.get(event.meta.type) ?? 0) + 1);
       }

@@ -15,3 +15,7 @@ export { RootCauseKind as RootCauseKindSchema, EpochMs, IncidentId, CommandId, A
 export type { HealEvent, PlanStep as PlanStepType } from "./events.ts";
 export { IncidentStatus, IncidentStateError, initialState, decide, evolve, fold, allApplied } from "./incident.ts";
 export type { CommandRecord, IncidentState, CommandOutcome, IncidentCommand, IncidentDecision } from "./incident.ts";
+export { MeshMonitor } from "./monitor.ts";
+export type { MonitorOptions, TimedFinding, NodeLiveness } from "./monitor.ts";
+export { HealingLoop, describeEffects } from "./loop.ts";
+export type { HealingLoopOptions, TickSummary } from "./loop.ts";
