@@ -3,3 +3,4 @@ export { FaultId, Fault, FaultInjected, FaultCleared, chaosEvents, faultSubject 
 export type { FaultKind } from "./events.ts";
 export { expectedRootCauses, faultNodes, chaosReport, percentile, collectChaosLog } from "./report.ts";
 export type { LoggedFault, LoggedIncident, FaultOutcome, ChaosReport } from "./report.ts";
+export { Scenario, ScenarioFault, ScenarioError, parseScenario } from "./scenario.ts";
