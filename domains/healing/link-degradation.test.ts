@@ -165,3 +165,27 @@ describe("link degradation", () => {
     expect(() => initialLinkState({ enterAfter: 0 })).toThrow(RangeError);
   });
 });
+
+describe("link degradation: noise-aware thresholds", () => {
+  // A lossy radio link: loss wanders between 15 % and 45 % from sample to sample.
+  const noisy = (n: number, seed: number) => {
+    const r = prng(seed);
+    return Array.from({ length: n }, () => sample(150, 0.15 + 0.3 * r(), 10));
+  };
+
+  it("given a noisy link, when its loss keeps wandering as it always did, then it never degrades", () => {
+    const { observations } = given(noisy(400, 7));
+    expect(observations.filter((o) => o.transition === "degraded")).toEqual([]);
+  });
+
+  it("given the same link with fixed thresholds (noiseFactor 0), then the same noise degrades it", () => {
+    const { observations } = given(noisy(400, 7), { noiseFactor: 0 });
+    expect(observations.some((o) => o.transition === "degraded")).toBe(true);
+  });
+
+  it("given a steady link, when its loss rises twelve points, then it degrades at the configured threshold", () => {
+    const { state } = given([...steady(20), ...steady(3, sample(230, 0.14))]);
+    expect(state.status).toBe("degraded");
+    expect(state.triggeredBy).toEqual(["loss"]);
+  });
+});

@@ -11,6 +11,12 @@
  * The baseline learns only from samples that look normal (every metric within
  * its exit threshold, link not degraded): a degraded or suspicious sample never
  * moves it, otherwise a slow degradation would become the new normal.
+ *
+ * Noise: a radio link whose loss wanders ±15 points every few seconds would cross a
+ * fixed 10-point threshold all day. Each metric also learns its own spread (mean
+ * absolute deviation); its thresholds are scaled up so that `enter` is at least
+ * `noiseFactor` spreads away (exit scaled alike). A steady link keeps the thresholds
+ * as configured.
  */
 import type { LinkSample } from "../mesh/events.ts";
 
@@ -50,6 +56,8 @@ export interface LinkDegradationOptions {
   readonly latency_ms?: Thresholds;
   /** Latency baseline below which relative latency is measured against this floor, ms. Default 5. */
   readonly latencyFloorMs?: number;
+  /** Enter thresholds are at least this many of the metric's own spreads (mean absolute deviations); 0 = fixed thresholds. Default 5. */
+  readonly noiseFactor?: number;
 }
 
 export interface ResolvedLinkDegradationOptions {
@@ -61,6 +69,7 @@ export interface ResolvedLinkDegradationOptions {
   readonly loss: Thresholds;
   readonly latency_ms: Thresholds;
   readonly latencyFloorMs: number;
+  readonly noiseFactor: number;
 }
 
 export const defaultLinkDegradationOptions: ResolvedLinkDegradationOptions = {
@@ -72,6 +81,7 @@ export const defaultLinkDegradationOptions: ResolvedLinkDegradationOptions = {
   loss: { enter: 0.1, exit: 0.05 },
   latency_ms: { enter: 1.0, exit: 0.5 },
   latencyFloorMs: 5,
+  noiseFactor: 5,
 };
 
 export type LinkStatus = "warming-up" | "healthy" | "degraded";
@@ -80,6 +90,8 @@ export interface LinkBaseline {
   readonly tq: number;
   readonly loss: number;
   readonly latency_ms: number;
+  /** Mean absolute deviation of each metric from its baseline, in the metric's own unit. */
+  readonly spread?: { readonly tq: number; readonly loss: number; readonly latency_ms: number };
 }
 
 export interface LinkDegradationState {
@@ -131,6 +143,7 @@ export const resolveLinkDegradationOptions = (options: LinkDegradationOptions = 
     loss: checkThresholds("loss", options.loss ?? d.loss),
     latency_ms: checkThresholds("latency_ms", options.latency_ms ?? d.latency_ms),
     latencyFloorMs,
+    noiseFactor: options.noiseFactor ?? d.noiseFactor,
   };
 };
 
@@ -162,15 +175,37 @@ const learn = (state: LinkDegradationState, sample: LinkObservationSample): Pick
   // During warm-up the weight 1/n makes the EWMA a plain running mean, so the first sample does not dominate.
   const w = learnt <= state.options.warmUpSamples ? 1 / learnt : state.options.alpha;
   const b = state.baseline;
-  if (b === undefined) return { learnt, baseline: { tq: sample.tq, loss: sample.loss, latency_ms: sample.latency_ms } };
+  if (b === undefined) return { learnt, baseline: { tq: sample.tq, loss: sample.loss, latency_ms: sample.latency_ms, spread: { tq: 0, loss: 0, latency_ms: 0 } } };
+  const s = b.spread ?? { tq: 0, loss: 0, latency_ms: 0 };
   return {
     learnt,
     baseline: {
       tq: b.tq + w * (sample.tq - b.tq),
       loss: b.loss + w * (sample.loss - b.loss),
       latency_ms: b.latency_ms + w * (sample.latency_ms - b.latency_ms),
+      spread: {
+        tq: s.tq + w * (Math.abs(sample.tq - b.tq) - s.tq),
+        loss: s.loss + w * (Math.abs(sample.loss - b.loss) - s.loss),
+        latency_ms: s.latency_ms + w * (Math.abs(sample.latency_ms - b.latency_ms) - s.latency_ms),
+      },
     },
   };
+};
+
+/** The thresholds a link is judged by: the configured ones, scaled up for a noisy metric. */
+export const effectiveThresholds = (baseline: LinkBaseline, o: ResolvedLinkDegradationOptions): Record<LinkMetric, Thresholds> => {
+  const spread = baseline.spread;
+  const out = {} as Record<LinkMetric, Thresholds>;
+  for (const m of linkMetrics) {
+    let scale = 1;
+    if (spread && o.noiseFactor > 0) {
+      // The spread in deviation units (see linkDeviation).
+      const unit = m === "tq" ? spread.tq / Math.max(baseline.tq, 1) : m === "loss" ? spread.loss : spread.latency_ms / Math.max(baseline.latency_ms, o.latencyFloorMs);
+      scale = Math.max(1, (o.noiseFactor * unit) / o[m].enter);
+    }
+    out[m] = { enter: o[m].enter * scale, exit: o[m].exit * scale };
+  }
+  return out;
 };
 
 /** One sample of a directed link: the new state, and whether it crossed between healthy and degraded. */
@@ -182,8 +217,9 @@ export const observeLinkSample = (state: LinkDegradationState, sample: LinkObser
     return { state: { ...state, ...learnt, status }, transition: undefined, deviation: undefined };
   }
   const deviation = linkDeviation(state.baseline, sample, o);
-  const beyondEnter = linkMetrics.filter((m) => deviation[m] > o[m].enter);
-  const withinExit = linkMetrics.every((m) => deviation[m] <= o[m].exit);
+  const t = effectiveThresholds(state.baseline, o);
+  const beyondEnter = linkMetrics.filter((m) => deviation[m] > t[m].enter);
+  const withinExit = linkMetrics.every((m) => deviation[m] <= t[m].exit);
 
   if (state.status === "healthy") {
     const enterStreak = beyondEnter.length > 0 ? state.enterStreak + 1 : 0;
