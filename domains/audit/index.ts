@@ -1,0 +1,39 @@
+// Public face of the audit context: RFC 9162 Merkle tree, proofs, signed checkpoints and their verifier. Pure.
+export {
+  HASH_BYTES,
+  MerkleInputError,
+  ProofRejectedError,
+  emptyRoot,
+  leafHash,
+  nodeHash,
+  isHash,
+  equalHashes,
+  toHex,
+  inclusionPlan,
+  consistencyPlan,
+  proofFromPlan,
+  rootAt,
+  inclusionProof,
+  consistencyProof,
+  CompactTree,
+  MemoryTree,
+  merkleRoot,
+  verifyInclusion,
+  verifyConsistency,
+} from "./merkle.ts";
+export type { Hash, NodeId, ProofPlan, TreeHashes, Frontier, ProofVerdict } from "./merkle.ts";
+export {
+  CHECKPOINT_HEADER,
+  Sha256Hash,
+  Ed25519Signature,
+  AuditedStreamName,
+  AuditorKeyId,
+  Checkpoint,
+  MalformedCheckpointError,
+  checkpointSignedBytes,
+  checkpointHash,
+  signCheckpoint,
+} from "./checkpoint.ts";
+export type { CheckpointBody } from "./checkpoint.ts";
+export { CheckpointRejectedError, auditorKeyIdOf, verifyCheckpointSignature, verifyCheckpointLink } from "./verify.ts";
+export type { CheckpointVerdict } from "./verify.ts";
