@@ -1,11 +1,24 @@
 /**
  * The digital twin: a simulated batman-adv mesh whose nodes sign and publish the same events as
- * real node agents. It stands in for radio hardware only.
+ * real node agents, carry out healing commands and take chaos faults. It stands in for radio
+ * hardware only.
  */
 export { runSim } from "./run-sim.ts";
 export type { RunningSim, RunSimOptions } from "./run-sim.ts";
 export { MeshTwin, nodeKeySeed, TWIN_SOFTWARE } from "./twin.ts";
-export type { EventSink, MeshTwinOptions, TwinNodeInfo, TwinStats } from "./twin.ts";
+export type { EventSink, ManualEventFlags, ManualSink, MeshTwinOptions, TwinNodeInfo, TwinNodeState, TwinStats } from "./twin.ts";
+export { TwinAgent, outcomeEventId } from "./agent.ts";
+export type { TwinAgentOptions, TwinAgentStats } from "./agent.ts";
+export { answerCommand, executeAction, RESTART_DOWN_MS } from "./commands.ts";
+export type { CommandOutcome } from "./commands.ts";
+export { distanceM, FaultTargetError, injectFault } from "./faults.ts";
+export type { ActiveFault } from "./faults.ts";
+export { availability, DELIVERY_THRESHOLD, routeDelivery, routeTopology } from "./routing.ts";
+export type { Availability, AvailabilityOptions, TwinRouteLink } from "./routing.ts";
+export { MeshModel } from "./mesh-model.ts";
+export type { MeshModelOptions } from "./mesh-model.ts";
+export { FLOOD_FACTOR, HARD_IFNAME, MEAN_PACKET_BYTES } from "./node.ts";
+export type { ByzantineBehaviour, GatewayMode, GatewaySetting, RateLimitRule } from "./node.ts";
 export {
   adjacency,
   components,

@@ -121,6 +121,8 @@ export class LinkModel {
   private readonly rho: number;
   /** Extra loss laid over the link by fault injection, 0-1. */
   private impairment = 0;
+  /** Extra one-way latency laid over the link by fault injection, ms. */
+  private extraLatencyMs = 0;
 
   constructor(
     readonly conditions: LinkConditions,
@@ -135,17 +137,26 @@ export class LinkModel {
     this.z = rng.normal();
   }
 
-  /** Lays extra loss over the link (0 = none, 1 = link cut), e.g. to exercise healing. */
-  impair(extraLoss: number): void {
+  /** Lays extra loss (0 = none, 1 = link cut) and latency (ms) over the link, e.g. to exercise healing. */
+  impair(extraLoss: number, extraLatencyMs = 0): void {
     this.impairment = clamp(extraLoss, 0, 1);
+    this.extraLatencyMs = Math.max(0, extraLatencyMs);
+  }
+
+  /**
+   * The loss the link has now: the noise state of the last sample under the given impairment
+   * (default: the one last laid). Draws nothing, so asking never changes the next sample.
+   */
+  currentLoss(impairment = this.impairment): number {
+    const mean = clamp(this.conditions.meanLoss, 1e-4, 1 - 1e-4);
+    const drawn = sigmoid(logit(mean) + this.sigma * this.z);
+    return clamp(1 - (1 - drawn) * (1 - clamp(impairment, 0, 1)), 0, 1);
   }
 
   sample(): LinkMetrics {
-    const { rng, conditions } = this;
+    const { rng } = this;
     this.z = this.rho * this.z + Math.sqrt(1 - this.rho * this.rho) * rng.normal();
-    const mean = clamp(conditions.meanLoss, 1e-4, 1 - 1e-4);
-    const drawn = sigmoid(logit(mean) + this.sigma * this.z);
-    const loss = clamp(1 - (1 - drawn) * (1 - this.impairment), 0, 1);
+    const loss = this.currentLoss();
 
     // Each lost OGM adds a full interval since the neighbour was last heard (geometric run).
     let lostRun = 0;
@@ -154,8 +165,8 @@ export class LinkModel {
 
     // A lost frame is retried by the MAC: latency grows with the expected number of attempts.
     const attempts = 1 / Math.max(0.05, 1 - loss);
-    const latency = conditions.baseLatencyMs * attempts * Math.exp(0.2 * rng.normal());
-    const throughput = conditions.capacityKbit * (1 - loss) * Math.exp(0.1 * rng.normal());
+    const latency = this.conditions.baseLatencyMs * attempts * Math.exp(0.2 * rng.normal()) + this.extraLatencyMs;
+    const throughput = this.conditions.capacityKbit * (1 - loss) * Math.exp(0.1 * rng.normal());
 
     return {
       tq: tqFromLoss(loss),

@@ -21,6 +21,8 @@ export interface MeshNodeSpec {
   readonly macs: readonly string[];
   /** Whether the node is up. Offline nodes of a snapshot are kept in the topology but stay silent. */
   readonly online: boolean;
+  /** Has an uplink and serves as batman-adv gateway (meshviewer `is_gateway`): the twin's default observers. */
+  readonly gateway?: boolean;
   /** Metres east/north of the topology's origin, when the node has a position. */
   readonly position?: { readonly x: number; readonly y: number };
   readonly location?: GeoLocation;
@@ -403,6 +405,7 @@ const tq255 = (v: unknown): number | undefined => {
  * - `source_tq` is the TQ the source node reports for the target (from the source's
  *   neighbour table), `target_tq` the reverse; 0..1 becomes 0-255. 0 means that end did not
  *   list the link, and the twin keeps it out of that end's reports.
+ * - `is_gateway: true` marks a gateway (uplinked: the twin's observers by default).
  * - `is_online: false` nodes are kept but stay silent; `location`, `model`, `nproc`,
  *   `firmware.release`, `clients`, `loadavg`, `memory_usage` and `uptime` seed the node.
  */
@@ -492,6 +495,7 @@ export const parseMeshviewer = (json: unknown, origin = "meshviewer.json"): Mesh
       primaryMac,
       macs: r.macs,
       online: e.is_online !== false,
+      ...(e.is_gateway === true ? { gateway: true } : {}),
       ...(pos ? { position: pos } : {}),
       ...(location ? { location } : {}),
       ...(hostname ? { hostname } : {}),

@@ -4,6 +4,7 @@ import type { EventDefinition } from "../../domains/kernel/index.ts";
 import { meshEvents, meshSubject, type LinkMetricsReported, type NodeMetricsReported } from "../../domains/mesh/index.ts";
 import { canonicalBytes, decodeCbor, type SealedEvent } from "../../streams/envelope.ts";
 import { keyIdOf, publicKeyObject, verifyBytes } from "../../streams/keys.ts";
+import { handmade, recorder } from "./testing.ts";
 import { MeshTwin, type EventSink } from "./twin.ts";
 
 /** An event store stand-in: keeps what it accepts, can fail or stall on demand. */
@@ -188,5 +189,108 @@ describe("MeshTwin", () => {
     expect(topology.links.length).toBe(1395);
     expect(entries).toBe(expected);
     expect(entries).toBeGreaterThan(2_400);
+  });
+});
+
+describe("MeshTwin in manual mode", () => {
+  const run = (seed: number, untilMs: number, options: Partial<ConstructorParameters<typeof MeshTwin>[0]> = {}) => {
+    const twin = new MeshTwin({ nodes: 12, seed, heartbeatIntervalMs: 250, ...options });
+    const rec = recorder();
+    twin.startManual(rec.sink);
+    twin.advanceTo(untilMs / 2);
+    twin.advanceTo(untilMs);
+    return { twin, rec };
+  };
+
+  it("gives the same events at the same times for the same seed, unsigned, in time order", () => {
+    const a = run(21, 10_000);
+    const b = run(21, 10_000);
+    const c = run(22, 10_000);
+    expect(b.rec.events).toEqual(a.rec.events);
+    expect(c.rec.events).not.toEqual(a.rec.events);
+    const times = a.rec.events.map((e) => e.atMs);
+    expect(times).toEqual([...times].sort((x, y) => x - y));
+    expect(times.every((t) => Number.isInteger(t) && t >= 0 && t <= 10_000)).toBe(true);
+    expect(a.rec.events.some((e) => e.badSignature)).toBe(false);
+    expect(a.twin.stats.published).toBe(a.rec.events.length);
+  });
+
+  it("announces each node once, first; then a heartbeat every 250 ms and links and metrics every second", () => {
+    const { twin, rec } = run(23, 10_000);
+    for (const node of twin.nodes) {
+      const events = rec.of(node.id);
+      expect(events[0]!.type).toBe("mesh.NodeAnnounced");
+      expect(rec.of(node.id, "mesh.NodeAnnounced")).toHaveLength(1);
+      // Rounds at phase + k·interval for t in [0, 10 000]: 40 or 41 heartbeats, 10 or 11 reports.
+      expect([40, 41]).toContain(rec.of(node.id, "mesh.HeartbeatSent").length);
+      expect([10, 11]).toContain(rec.of(node.id, "mesh.LinkMetricsReported").length);
+      expect(rec.of(node.id, "mesh.NodeMetricsReported")).toHaveLength(rec.of(node.id, "mesh.LinkMetricsReported").length);
+      const beats = rec.of(node.id, "mesh.HeartbeatSent").map((e) => e.atMs);
+      for (let i = 1; i < beats.length; i++) expect(beats[i]! - beats[i - 1]!).toBe(250);
+    }
+  });
+
+  it("draws the same n-th report whatever the heartbeat interval: heartbeats take nothing from the random streams", () => {
+    // Per node: a shorter heartbeat interval moves the announcement earlier, not what follows it.
+    const reports = (heartbeatIntervalMs: number) => {
+      const { twin, rec } = run(24, 5_000, { heartbeatIntervalMs });
+      return twin.nodes.map((n) => rec.of(n.id).filter((e) => e.type !== "mesh.HeartbeatSent").map((e) => [e.type, e.payload]));
+    };
+    expect(reports(100)).toEqual(reports(1_000));
+  });
+
+  it("refuses to go back in time, and needs startManual first", () => {
+    const twin = new MeshTwin({ nodes: 3 });
+    expect(() => twin.advanceTo(10)).toThrow(/startManual/);
+    twin.startManual(() => undefined, { startAtMs: 1_000 });
+    twin.advanceTo(2_000);
+    expect(twin.now).toBe(2_000);
+    expect(() => twin.advanceTo(1_500)).toThrow(RangeError);
+  });
+});
+
+describe("observers and reachability", () => {
+  it("picks a few well-connected, spread-out observers by default, the same for a seed; the snapshot's gateways for meshviewer", async () => {
+    const a = new MeshTwin({ nodes: 300, seed: 8 });
+    expect(a.observers).toHaveLength(3);
+    expect(new MeshTwin({ nodes: 300, seed: 8 }).observers).toEqual(a.observers);
+    expect(new MeshTwin({ nodes: 10, seed: 8 }).observers).toHaveLength(2);
+    expect(new MeshTwin({ nodes: 10, seed: 8, observers: ["s8-node-003"] }).observers).toEqual(["s8-node-003"]);
+    expect(() => new MeshTwin({ nodes: 10, observers: ["nope"] })).toThrow(/observer nope/);
+    const bremen = new MeshTwin({
+      topologyFile: new URL("../../../shared/data/topologies/freifunk-bremen-2020-meshviewer.json", import.meta.url).pathname,
+    });
+    await bremen.load();
+    expect(bremen.observers).toHaveLength(6);
+    expect(bremen.observers.every((id) => bremen.topology!.nodes.find((n) => n.id === id)!.gateway)).toBe(true);
+  });
+
+  it("publishes nothing from a node cut off from every observer: a crashed relay silences the nodes behind it", () => {
+    const twin = new MeshTwin({ topology: handmade(["O", "A", "B", "C"], ["O-A", "A-B", "B-C"], { gateways: ["O"] }) });
+    const rec = recorder();
+    twin.startManual(rec.sink);
+    twin.advanceTo(3_000);
+    expect(twin.observers).toEqual(["O"]);
+    expect(["O", "A", "B", "C"].every((id) => twin.isHeard(id))).toBe(true);
+    twin.failNode("B");
+    const heard = rec.of("C").length;
+    const unheard = twin.stats.roundsUnheard;
+    twin.advanceTo(8_000);
+    expect(twin.isHeard("C")).toBe(false);
+    expect(twin.nodeState("C")).toMatchObject({ down: false, heard: false });
+    expect(rec.of("C")).toHaveLength(heard);
+    expect(twin.stats.roundsUnheard).toBeGreaterThan(unheard);
+    twin.recoverNode("B");
+    twin.advanceTo(10_000);
+    expect(rec.of("C").length).toBeGreaterThan(heard);
+  });
+
+  it("an observer that crashes takes its uplink with it: only the other observers still hear the mesh", () => {
+    const twin = new MeshTwin({ topology: handmade(["O1", "A", "O2"], ["O1-A", "A-O2"], { gateways: ["O1", "O2"] }) });
+    twin.startManual(() => undefined);
+    twin.failNode("O1");
+    expect(twin.isHeard("A")).toBe(true);
+    twin.failNode("O2");
+    expect(twin.isHeard("A")).toBe(false);
   });
 });

@@ -1,4 +1,14 @@
-import { createHash } from "node:crypto";
+import type { Fault } from "../../domains/chaos/index.ts";
+import {
+  bestRoutesTo,
+  CommandApplied,
+  CommandFailed,
+  healOutcomeSubject,
+  type HealingCommandIssued,
+  type Route,
+  type RouteTopology,
+  type TrafficSource,
+} from "../../domains/healing/index.ts";
 import type { EventDefinition } from "../../domains/kernel/index.ts";
 import {
   HeartbeatSent,
@@ -10,12 +20,17 @@ import {
   type LinkSample,
 } from "../../domains/mesh/index.ts";
 import { systemClock, type Clock } from "../../streams/clock.ts";
-import { encodeCbor, type SealedEvent } from "../../streams/envelope.ts";
-import { Producer, type AppendOptions, type AppendResult } from "../../streams/event-store.ts";
-import { signingKeyFromSeed } from "../../streams/keys.ts";
-import { LinkModel, linkConditions, type LinkMetrics } from "./link-model.ts";
-import { Rng } from "./rng.ts";
-import { generateTopology, loadMeshviewer, meanDegree, type LinkKind, type MeshNodeSpec, type MeshTopology } from "./topology.ts";
+import { encodeCbor, type SealedEvent, type SealOptions } from "../../streams/envelope.ts";
+import type { AppendOptions, AppendResult, Producer } from "../../streams/event-store.ts";
+import { answerCommand, type CommandOutcome } from "./commands.ts";
+import { injectFault, type ActiveFault } from "./faults.ts";
+import type { LinkMetrics } from "./link-model.ts";
+import { MeshModel } from "./mesh-model.ts";
+import { FLOOD_FACTOR, round, type ByzantineBehaviour, type DirectedLink, type GatewaySetting, type RateLimitRule, type SimulatedNode } from "./node.ts";
+import { availability, routeTopology, type Availability, type AvailabilityOptions } from "./routing.ts";
+import { generateTopology, loadMeshviewer, meanDegree, type MeshTopology } from "./topology.ts";
+
+export { nodeKeySeed } from "./node.ts";
 
 /** Reported as `software.x0` so operators can tell a simulated node from a real one. */
 export const TWIN_SOFTWARE = "x0-twin/0.1";
@@ -25,6 +40,18 @@ export interface EventSink {
   append(event: SealedEvent, options?: AppendOptions): Promise<AppendResult>;
 }
 
+/** Marks on an event handed to a manual-mode sink. */
+export interface ManualEventFlags {
+  /** A byzantine bad-signatures node produced it: signed for real, consumers would quarantine it as `bad-signature`. */
+  readonly badSignature: boolean;
+}
+
+/**
+ * Receives every event of manual mode synchronously, unsigned: `payload` is the decoded payload
+ * of `definition`, `atMs` the time on the twin's timeline the node produced it.
+ */
+export type ManualSink = (nodeId: string, definition: EventDefinition, payload: unknown, atMs: number, flags: ManualEventFlags) => void;
+
 export interface MeshTwinOptions {
   /** Size of a generated random geometric mesh. Default 50; ignored with `topologyFile` or `topology`. */
   readonly nodes?: number;
@@ -32,12 +59,19 @@ export interface MeshTwinOptions {
   readonly topologyFile?: string;
   /** A topology built by the caller (e.g. `generateTopology` with other options). */
   readonly topology?: MeshTopology;
-  /** Reporting interval of every node, ms. Default 1 000. */
+  /** Link and node metrics interval of every node, ms. Default 1 000. */
   readonly intervalMs?: number;
+  /** Heartbeat interval of every node, ms. Default: `intervalMs`. */
+  readonly heartbeatIntervalMs?: number;
   /** Seeds topology, MACs, keys, phases and every metric. Default 1. */
   readonly seed?: number;
-  /** Stamps events and drives uptime. Default: the system clock. Pacing always uses real timers. */
+  /** Stamps events and drives uptime in real-timer mode. Default: the system clock. Pacing always uses real timers. */
   readonly clock?: Clock;
+  /**
+   * Nodes uplinked to the control plane: a node is heard only while it has a working path to one.
+   * Default: the topology's online gateways (meshviewer `is_gateway`), else 2-8 well-connected nodes.
+   */
+  readonly observers?: readonly string[];
   /** Appends awaiting acknowledgement at once, across all nodes. Default 64. */
   readonly maxInFlight?: number;
   /** Acknowledgement timeout of one append, ms. Default: twice the interval, at least 2 000. */
@@ -63,10 +97,26 @@ export interface TwinNodeInfo {
   readonly online: boolean;
   /** Node ids this node lists in its LinkMetricsReported (one entry per link, so a neighbour may repeat). */
   readonly neighbours: readonly string[];
+  /** Its hard interfaces (`mesh0` radio, `mesh-vpn` tunnel, `mesh-lan` cable). */
+  readonly interfaces: readonly string[];
+}
+
+/** A node's current state in the twin: faults on it, batman-adv settings, XDP rules. */
+export interface TwinNodeState {
+  readonly down: boolean;
+  readonly hung: boolean;
+  /** Its own events reach the control plane now. */
+  readonly heard: boolean;
+  readonly byzantine: readonly ByzantineBehaviour[];
+  readonly hopPenalty: number;
+  readonly interfaceHopPenalty: Readonly<Record<string, number>>;
+  readonly gateway: GatewaySetting;
+  readonly quarantined: readonly TrafficSource[];
+  readonly rateLimits: readonly RateLimitRule[];
 }
 
 export interface TwinStats {
-  /** Events acknowledged by the server, by type and in total. */
+  /** Events acknowledged by the server (or handed to the manual sink), by type and in total. */
   readonly published: number;
   readonly publishedByType: Readonly<Record<string, number>>;
   /** Appends (or seals) that failed; the twin carried on. */
@@ -74,6 +124,8 @@ export interface TwinStats {
   readonly lastError: string | undefined;
   /** Reporting rounds not published because the node's previous round was still waiting for acks. */
   readonly roundsSkipped: number;
+  /** Rounds of alive nodes the control plane could not hear: hung, or no working path to an observer. */
+  readonly roundsUnheard: number;
   /** Neighbour entries left out because a link table exceeded the event's size limit. */
   readonly linksTrimmed: number;
   /** Nodes whose announcement the server acknowledged. */
@@ -81,162 +133,115 @@ export interface TwinStats {
   readonly inFlight: number;
 }
 
-/**
- * Derives a node's Ed25519 seed from the twin seed, the node's index and id: the same twin seed
- * gives every node the same key on every run, so a restarted simulation is the same mesh to the
- * control plane (trust on first use accepts it).
- */
-export const nodeKeySeed = (seed: number, index: number, nodeId: string): Uint8Array =>
-  new Uint8Array(createHash("sha256").update(`x0tta6bl4/twin/node-key/v1\n${seed}\n${index}\n${nodeId}`).digest());
+/** What one tick of a node sends; built once, then sealed and appended, or handed to the manual sink. */
+interface Tick {
+  readonly announcement: AnnouncementPayload | undefined;
+  readonly events: readonly { readonly definition: EventDefinition; readonly payload: unknown }[];
+  readonly producer: Producer;
+  readonly badSignature: boolean;
+}
 
-const HARD_IFNAME: Record<LinkKind, string> = { wifi: "mesh0", vpn: "mesh-vpn", other: "mesh-lan" };
-/** Size of one OGM on the air with its headers; batman-adv IV floods each originator's OGM every interval. */
-const OGM_BYTES = 60;
-const OGM_INTERVAL_MS = 1_000;
+/** When a node's next metric round and next heartbeat fall (round numbers since start). */
+interface Rounds {
+  metric: number;
+  heartbeat: number;
+}
+
+/** A binary min-heap of (time, node index): the manual driver's agenda. */
+class Agenda {
+  private readonly items: { t: number; i: number }[] = [];
+  get size(): number {
+    return this.items.length;
+  }
+  peek(): { t: number; i: number } | undefined {
+    return this.items[0];
+  }
+  private less(a: { t: number; i: number }, b: { t: number; i: number }): boolean {
+    return a.t !== b.t ? a.t < b.t : a.i < b.i;
+  }
+  push(item: { t: number; i: number }): void {
+    const a = this.items;
+    a.push(item);
+    for (let k = a.length - 1; k > 0; ) {
+      const p = (k - 1) >> 1;
+      if (!this.less(a[k]!, a[p]!)) break;
+      [a[k], a[p]] = [a[p]!, a[k]!];
+      k = p;
+    }
+  }
+  pop(): { t: number; i: number } | undefined {
+    const a = this.items;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length > 0 && last) {
+      a[0] = last;
+      for (let k = 0; ; ) {
+        const l = 2 * k + 1;
+        const r = l + 1;
+        let m = k;
+        if (l < a.length && this.less(a[l]!, a[m]!)) m = l;
+        if (r < a.length && this.less(a[r]!, a[m]!)) m = r;
+        if (m === k) break;
+        [a[k], a[m]] = [a[m]!, a[k]!];
+        k = m;
+      }
+    }
+    return top;
+  }
+}
+
 /** A LinkMetricsReported payload this large is checked against the event's limit before sealing. */
 const LINKS_SIZE_CHECK_FROM = 96;
 const MAX_CATCH_UP_ROUNDS = 1_000;
 
-interface NeighbourLink {
-  readonly neighbour: number;
-  readonly neighMac: string;
-  readonly hardIfname: string;
-  readonly model: LinkModel;
-}
-
-/** One simulated node: its key, its link models and its counters. */
-class SimulatedNode {
-  readonly producer: Producer;
-  readonly links: NeighbourLink[] = [];
-  readonly phaseMs: number;
-  readonly rng: Rng;
-  busy = false;
-  down = false;
-  announcedAt: number | undefined;
-  bootedAt = 0;
-  private cpu: number;
-  private loadavg: number;
-  private memoryUsage: number;
-  private clients: number;
-  private readonly memoryTotal: number;
-  private readonly traffic = { rx_bytes: 0, tx_bytes: 0, forward_bytes: 0, mgmt_rx_bytes: 0, mgmt_tx_bytes: 0 };
-  private readonly nproc: number;
-
-  constructor(
-    readonly spec: MeshNodeSpec,
-    seed: number,
-    intervalMs: number,
-    private readonly originators: number,
-    clock: Clock | undefined,
-  ) {
-    this.producer = new Producer(spec.id, signingKeyFromSeed(nodeKeySeed(seed, spec.index, spec.id)), clock);
-    this.rng = new Rng(seed, 0x6e6f6465, spec.index);
-    // Spread the nodes over the interval so the server sees a steady stream, not a burst per second.
-    this.phaseMs = this.rng.float() * intervalMs;
-    this.nproc = spec.hardware.nproc ?? 1;
-    this.memoryTotal = memoryTotalKiB(spec, this.rng);
-    this.memoryUsage = spec.baseline.memoryUsage ?? 0.4 + 0.3 * this.rng.float();
-    this.loadavg = spec.baseline.loadavg ?? 0.1 + 0.4 * this.rng.float();
-    this.cpu = Math.min(1, this.loadavg / this.nproc);
-    this.clients = spec.baseline.clients ?? this.rng.int(10);
-  }
-
-  /** Traffic counters as a node up for `uptimeSeconds` would show them, so they do not start at zero. */
-  warmUp(uptimeSeconds: number): void {
-    const perSecond = this.trafficPerSecond();
-    for (const key of Object.keys(this.traffic) as (keyof typeof this.traffic)[]) {
-      this.traffic[key] = Math.floor(perSecond[key] * uptimeSeconds * (0.8 + 0.4 * this.rng.float()));
-    }
-  }
-
-  /** Bytes per second each counter grows by with the node's current clients and links. */
-  private trafficPerSecond() {
-    // ~4 kB/s per client on average (web, messaging) with wide spread; forwarding grows with degree.
-    const client = this.clients * 4_000;
-    const degree = this.links.length;
-    const ogms = (this.originators * 1_000) / OGM_INTERVAL_MS;
-    return {
-      rx_bytes: client * 1.0 + 200,
-      tx_bytes: client * 0.25 + 200,
-      forward_bytes: degree * 1_500,
-      mgmt_tx_bytes: ogms * OGM_BYTES,
-      mgmt_rx_bytes: ogms * OGM_BYTES * Math.max(1, degree) * 0.8,
-    };
-  }
-
-  /** Draws the next round's samples: links, then node metrics. The n-th call gives the same for a given seed. */
-  sampleRound(intervalMs: number): { links: (LinkMetrics & { link: NeighbourLink })[]; metrics: Omit<NodeMetricsPayload, "nodeId"> } {
-    const links = this.links.map((link) => ({ ...link.model.sample(), link }));
-    const rng = this.rng;
-    const seconds = intervalMs / 1000;
-
-    // Clients come and go slowly; CPU and memory wander around the node's own level.
-    if (rng.float() < 0.05 * seconds) this.clients = Math.max(0, this.clients + (rng.float() < 0.5 ? -1 : 1));
-    const baseCpu = Math.min(0.95, (this.spec.baseline.loadavg ?? 0.2) / this.nproc + 0.01 * this.clients);
-    this.cpu = clamp(0.7 * this.cpu + 0.3 * baseCpu + 0.04 * rng.normal(), 0, 1);
-    // Load average is a 1-minute exponential average of runnable tasks.
-    const decay = Math.exp(-seconds / 60);
-    this.loadavg = Math.max(0, decay * this.loadavg + (1 - decay) * (this.cpu * this.nproc + 0.05 * Math.abs(rng.normal())));
-    const baseMemory = this.spec.baseline.memoryUsage ?? 0.5;
-    this.memoryUsage = clamp(0.9 * this.memoryUsage + 0.1 * baseMemory + 0.01 * rng.normal(), 0.05, 0.98);
-
-    const perSecond = this.trafficPerSecond();
-    for (const key of Object.keys(this.traffic) as (keyof typeof this.traffic)[]) {
-      this.traffic[key] += Math.floor(perSecond[key] * seconds * Math.exp(0.3 * rng.normal()));
-    }
-    return {
-      links,
-      metrics: {
-        cpu: round(this.cpu, 3),
-        loadavg: round(this.loadavg, 2),
-        memory: { total: this.memoryTotal, available: Math.floor(this.memoryTotal * (1 - this.memoryUsage)) },
-        traffic: { ...this.traffic },
-        clients: this.clients,
-      },
-    };
-  }
-
-  /** A reboot: uptime and counters start again from zero. */
-  reboot(now: number): void {
-    this.bootedAt = now;
-    this.announcedAt = undefined;
-    for (const key of Object.keys(this.traffic) as (keyof typeof this.traffic)[]) this.traffic[key] = 0;
-  }
-}
-
-type NodeMetricsPayload = typeof NodeMetricsReported.schema.Type;
-
 /**
- * A digital twin of a batman-adv mesh: every node signs and publishes the same events a real
- * node agent would (NodeAnnounced, then HeartbeatSent, LinkMetricsReported and
- * NodeMetricsReported every interval), with its own deterministic Ed25519 key.
+ * A digital twin of a batman-adv mesh: every node publishes the same events a real node agent
+ * would (NodeAnnounced, then HeartbeatSent every heartbeat interval, LinkMetricsReported and
+ * NodeMetricsReported every interval), with its own deterministic Ed25519 key; carries out
+ * healing commands as a node would; takes chaos faults.
+ *
+ * Two drivers share one node behaviour (`tick`):
+ * - `start(store)`: real timers; events are sealed with each node's key and appended.
+ * - `startManual(sink)` then `advanceTo(ms)`: simulated time; every round due up to `ms` runs in
+ *   time order and its events go unsigned to a synchronous sink (a benchmark of 1 000 nodes for
+ *   minutes of mesh time cannot afford an Ed25519 signature per event).
  *
  * Determinism: for a given seed the topology, MACs, keys, phases and the n-th report of every
- * node are the same on every run. Event ids and timestamps are not: they come from the clock
- * and the system random source, so a re-run is never mistaken for a duplicate by the server.
+ * node are the same on every run; in manual mode, with the same faults and commands at the same
+ * times, so is every payload. Event ids and timestamps of sealed events are not: they come from
+ * the clock and the system random source, so a re-run is never mistaken for a duplicate.
  */
 export class MeshTwin {
   readonly intervalMs: number;
+  readonly heartbeatIntervalMs: number;
   readonly seed: number;
   private readonly clock: Clock;
   private readonly maxInFlight: number;
   private readonly appendTimeoutMs: number;
   private readonly announceEveryMs: number;
-  private topologyValue: MeshTopology | undefined;
-  private simulated: SimulatedNode[] = [];
-  private byId = new Map<string, SimulatedNode>();
+  private model: MeshModel | undefined;
   private store: EventSink | undefined;
+  private mode: "idle" | "timer" | "manual" = "idle";
+  /** Per node index: the next metric round and heartbeat to run. */
+  private rounds: Rounds[] = [];
+  // Real-timer driver.
   private timers = new Map<SimulatedNode, NodeJS.Timeout>();
-  private readonly rounds = new Set<Promise<void>>();
-  private running = false;
+  private readonly pendingTicks = new Set<Promise<void>>();
   private startedAt = 0;
   private waiting: (() => void)[] = [];
+  // Manual driver.
+  private sink: ManualSink | undefined;
+  private agenda = new Agenda();
+  private simNowMs = 0;
+  private readonly faults = new Map<string, ActiveFault>();
+  private readonly phantoms = new Map<SimulatedNode, SimulatedNode | undefined>();
   private counters = {
     published: 0,
     publishedByType: {} as Record<string, number>,
     errors: 0,
     lastError: undefined as string | undefined,
     roundsSkipped: 0,
+    roundsUnheard: 0,
     linksTrimmed: 0,
     inFlight: 0,
   };
@@ -244,6 +249,8 @@ export class MeshTwin {
   constructor(private readonly options: MeshTwinOptions = {}) {
     this.intervalMs = options.intervalMs ?? 1_000;
     if (!(this.intervalMs > 0)) throw new RangeError(`intervalMs must be positive, got ${this.intervalMs}`);
+    this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? this.intervalMs;
+    if (!(this.heartbeatIntervalMs > 0)) throw new RangeError(`heartbeatIntervalMs must be positive, got ${this.heartbeatIntervalMs}`);
     this.seed = options.seed ?? 1;
     this.clock = options.clock ?? systemClock;
     this.maxInFlight = Math.max(1, options.maxInFlight ?? 64);
@@ -255,26 +262,45 @@ export class MeshTwin {
 
   /** Loads the topology file if there is one (idempotent); `start` calls it. */
   async load(): Promise<MeshTopology> {
-    if (!this.topologyValue) this.build(await loadMeshviewer(this.options.topologyFile!));
-    return this.topologyValue!;
+    if (!this.model) this.build(await loadMeshviewer(this.options.topologyFile!));
+    return this.model!.topology;
   }
 
   /** The simulated topology; undefined until `load()` when it comes from a file. */
   get topology(): MeshTopology | undefined {
-    return this.topologyValue;
+    return this.model?.topology;
+  }
+
+  private get mesh(): MeshModel {
+    if (!this.model) throw new Error("the topology file is not loaded yet: call load() first");
+    return this.model;
   }
 
   /** Every node of the topology with its MACs, key and the neighbours it reports. */
   get nodes(): readonly TwinNodeInfo[] {
-    return this.simulated.map((n) => ({
-      id: n.spec.id,
+    const model = this.model;
+    if (!model) return [];
+    return model.nodes.map((n) => ({
+      id: n.id,
       primaryMac: n.spec.primaryMac,
       macs: n.spec.macs,
       publicKey: n.producer.key.publicKey,
       keyId: n.producer.key.keyId,
       online: n.spec.online,
-      neighbours: n.links.map((l) => this.simulated[l.neighbour]!.spec.id),
+      neighbours: n.links.map((l) => model.nodes[l.to]!.id),
+      interfaces: [...n.interfaces].sort(),
     }));
+  }
+
+  /** Ids of the nodes uplinked to the control plane (see `MeshTwinOptions.observers`). */
+  get observers(): readonly string[] {
+    const model = this.model;
+    return model ? model.observers.map((i) => model.nodes[i]!.id) : [];
+  }
+
+  /** Whether the twin has a node with this id. */
+  has(nodeId: string): boolean {
+    return this.model?.byId.has(nodeId) ?? false;
   }
 
   get stats(): TwinStats {
@@ -285,48 +311,42 @@ export class MeshTwin {
       errors: c.errors,
       lastError: c.lastError,
       roundsSkipped: c.roundsSkipped,
+      roundsUnheard: c.roundsUnheard,
       linksTrimmed: c.linksTrimmed,
-      announcedNodes: this.simulated.filter((n) => n.announcedAt !== undefined).length,
+      announcedNodes: this.model?.nodes.filter((n) => n.announcedAt !== undefined).length ?? 0,
       inFlight: c.inFlight,
     };
   }
 
   /** A one-line summary of the mesh, for logs. */
   describe(): string {
-    const t = this.topologyValue;
+    const t = this.model?.topology;
     if (!t) return "topology not loaded";
     const online = t.nodes.filter((n) => n.online).length;
-    return `${t.nodes.length} nodes (${online} online), ${t.links.length} links, mean degree ${meanDegree(t).toFixed(1)}, ${t.source}, seed ${this.seed}, interval ${this.intervalMs} ms`;
+    const heartbeat = this.heartbeatIntervalMs === this.intervalMs ? "" : `, heartbeat ${this.heartbeatIntervalMs} ms`;
+    return (
+      `${t.nodes.length} nodes (${online} online), ${t.links.length} links, mean degree ${meanDegree(t).toFixed(1)}, ${t.source}, ` +
+      `seed ${this.seed}, interval ${this.intervalMs} ms${heartbeat}, observers ${this.observers.join(" ")}`
+    );
   }
 
   private build(topology: MeshTopology): void {
-    this.topologyValue = topology;
-    const online = topology.nodes.filter((n) => n.online).length;
-    this.simulated = topology.nodes.map((spec) => new SimulatedNode(spec, this.seed, this.intervalMs, online, this.options.clock));
-    this.byId = new Map(this.simulated.map((n) => [n.spec.id, n]));
-    topology.links.forEach((link, i) => {
-      for (const from of ["a", "b"] as const) {
-        const self = from === "a" ? link.a : link.b;
-        const other = from === "a" ? link.b : link.a;
-        const recordedTq = from === "a" ? link.tqAB : link.tqBA;
-        // A snapshot's TQ of 0 means this end did not list the neighbour; neither do we.
-        if (recordedTq === 0) continue;
-        if (!topology.nodes[self]!.online || !topology.nodes[other]!.online) continue;
-        const dir = from === "a" ? 0 : 1;
-        const conditions = linkConditions(link, from, {
-          rng: new Rng(this.seed, 0x6c6b636e, i, dir),
-          ...(topology.radioRangeM !== undefined ? { radioRangeM: topology.radioRangeM } : {}),
-        });
-        this.simulated[self]!.links.push({
-          neighbour: other,
-          neighMac: from === "a" ? link.bMac : link.aMac,
-          hardIfname: HARD_IFNAME[link.kind],
-          model: new LinkModel(conditions, new Rng(this.seed, 0x6c6b736d, i, dir), { ogmIntervalMs: OGM_INTERVAL_MS }),
-        });
-      }
+    this.model = new MeshModel(topology, {
+      seed: this.seed,
+      intervalMs: this.intervalMs,
+      ...(this.options.clock ? { clock: this.options.clock } : {}),
+      ...(this.options.observers ? { observers: this.options.observers } : {}),
     });
-    for (const node of this.simulated) node.warmUp(node.spec.baseline.uptimeSeconds ?? 0);
+    for (const node of this.model.nodes) node.warmUp(node.spec.baseline.uptimeSeconds ?? 0);
   }
+
+  /** The current time on the twin's timeline: simulated in manual mode, the clock's otherwise. */
+  get now(): number {
+    return this.mode === "manual" ? this.simNowMs : this.clock.now();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Drivers
 
   /**
    * Starts every online node on its own phase within the interval. Resolves once all are
@@ -334,110 +354,188 @@ export class MeshTwin {
    * (see `stats`) and never stop the twin: a node whose announcement failed retries it next round.
    */
   async start(store: EventSink): Promise<void> {
-    if (this.running) throw new Error("the twin is already running");
+    if (this.mode !== "idle") throw new Error(`the twin is already running (${this.mode} mode)`);
     await this.load();
     this.store = store;
-    this.running = true;
+    this.mode = "timer";
     this.startedAt = performance.now();
+    this.rounds = this.mesh.nodes.map(() => ({ metric: 0, heartbeat: 0 }));
     const now = this.clock.now();
-    for (const node of this.simulated) {
+    for (const node of this.mesh.nodes) {
       node.bootedAt = now - (node.spec.baseline.uptimeSeconds ?? 0) * 1000;
-      if (node.spec.online) this.schedule(node, 0);
+      if (node.spec.online) this.schedule(node);
     }
+  }
+
+  /**
+   * Manual mode: nothing runs until `advanceTo`. The timeline starts at `startAtMs` (default 0);
+   * node uptimes count from there. Call `load()` first for a topology file.
+   */
+  startManual(sink: ManualSink, options: { readonly startAtMs?: number } = {}): void {
+    if (this.mode !== "idle") throw new Error(`the twin is already running (${this.mode} mode)`);
+    const mesh = this.mesh;
+    this.mode = "manual";
+    this.sink = sink;
+    this.simNowMs = options.startAtMs ?? 0;
+    this.startedAt = this.simNowMs;
+    this.rounds = mesh.nodes.map(() => ({ metric: 0, heartbeat: 0 }));
+    this.agenda = new Agenda();
+    for (const node of mesh.nodes) {
+      node.bootedAt = this.simNowMs - (node.spec.baseline.uptimeSeconds ?? 0) * 1000;
+      if (node.spec.online) this.agenda.push({ t: this.nextDue(node), i: node.index });
+    }
+  }
+
+  /**
+   * Runs every round due up to `ms` (inclusive) in time order, ties by node index, handing each
+   * event to the sink; then the timeline stands at `ms`. Faults and commands between two calls
+   * take effect at the time the previous call left the timeline at.
+   */
+  advanceTo(ms: number): void {
+    if (this.mode !== "manual") throw new Error("advanceTo needs manual mode: call startManual() first");
+    if (ms < this.simNowMs) throw new RangeError(`cannot go back in time: at ${this.simNowMs}, asked for ${ms}`);
+    const mesh = this.mesh;
+    for (let next = this.agenda.peek(); next && next.t <= ms; next = this.agenda.peek()) {
+      this.agenda.pop();
+      const node = mesh.nodes[next.i]!;
+      const rounds = this.rounds[node.index]!;
+      const metric = this.metricDue(node, rounds.metric) <= next.t;
+      const heartbeat = this.heartbeatDue(node, rounds.heartbeat) <= next.t;
+      if (metric) rounds.metric++;
+      if (heartbeat) rounds.heartbeat++;
+      this.simNowMs = next.t;
+      const tick = this.tick(node, next.t, metric, heartbeat, false);
+      if (tick) this.emit(node, tick, next.t);
+      this.agenda.push({ t: this.nextDue(node), i: node.index });
+    }
+    this.simNowMs = ms;
   }
 
   /** Stops scheduling and waits for rounds already publishing (each bounded by the append timeout). */
   async stop(): Promise<void> {
-    this.running = false;
+    this.mode = "idle";
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
-    while (this.rounds.size > 0) await Promise.allSettled([...this.rounds]);
+    while (this.pendingTicks.size > 0) await Promise.allSettled([...this.pendingTicks]);
   }
 
-  /** Takes a node off the air: it stops reporting and its neighbours lose it. */
-  failNode(nodeId: string): void {
-    const node = this.node(nodeId);
-    node.down = true;
-    this.setNeighbourLoss(node, 1);
+  private heartbeatPhase(node: SimulatedNode): number {
+    return node.phaseMs % this.heartbeatIntervalMs;
+  }
+  private metricDue(node: SimulatedNode, k: number): number {
+    return this.startedAt + node.phaseMs + k * this.intervalMs;
+  }
+  private heartbeatDue(node: SimulatedNode, k: number): number {
+    return this.startedAt + this.heartbeatPhase(node) + k * this.heartbeatIntervalMs;
+  }
+  private nextDue(node: SimulatedNode): number {
+    const rounds = this.rounds[node.index]!;
+    return Math.min(this.metricDue(node, rounds.metric), this.heartbeatDue(node, rounds.heartbeat));
   }
 
-  /** Brings a failed node back as after a reboot: it announces again and its counters restart. */
-  recoverNode(nodeId: string): void {
-    const node = this.node(nodeId);
-    if (!node.down) return;
-    node.down = false;
-    node.reboot(this.clock.now());
-    this.setNeighbourLoss(node, 0);
-  }
-
-  /** Lays extra loss (0-1) on both directions of every link between two nodes; 0 restores them. */
-  impairLink(nodeA: string, nodeB: string, extraLoss: number): void {
-    const a = this.node(nodeA);
-    const b = this.node(nodeB);
-    const ia = a.spec.index;
-    const ib = b.spec.index;
-    let found = false;
-    for (const l of a.links) if (l.neighbour === ib) (l.model.impair(extraLoss), (found = true));
-    for (const l of b.links) if (l.neighbour === ia) (l.model.impair(extraLoss), (found = true));
-    if (!found) throw new RangeError(`no link between ${nodeA} and ${nodeB}`);
-  }
-
-  private node(nodeId: string): SimulatedNode {
-    const node = this.byId.get(nodeId);
-    if (!node) throw new RangeError(`no node ${nodeId} in the twin`);
-    return node;
-  }
-
-  private setNeighbourLoss(node: SimulatedNode, loss: number): void {
-    for (const l of node.links) {
-      l.model.impair(loss);
-      for (const back of this.simulated[l.neighbour]!.links) if (back.neighbour === node.spec.index) back.model.impair(loss);
-    }
-  }
-
-  /** Round `k` of a node falls due at start + phase + k·interval: fixed times, so no drift. */
-  private schedule(node: SimulatedNode, k: number): void {
-    if (!this.running) return;
-    const due = this.startedAt + node.phaseMs + k * this.intervalMs;
-    const timer = setTimeout(() => this.fire(node, k), Math.max(0, due - performance.now()));
+  /** Rounds fall due at fixed times (start + phase + k·interval), so nothing drifts. */
+  private schedule(node: SimulatedNode): void {
+    if (this.mode !== "timer") return;
+    const timer = setTimeout(() => this.fire(node), Math.max(0, this.nextDue(node) - performance.now()));
     this.timers.set(node, timer);
   }
 
-  private fire(node: SimulatedNode, k: number): void {
-    if (!this.running) return;
-    // If the event loop fell behind, rounds that are already past are skipped, not bunched up.
-    const late = Math.floor((performance.now() - this.startedAt - node.phaseMs) / this.intervalMs);
-    const missed = Math.max(0, late - k);
-    // Catch the models up so round n stays round n; after a long suspension (laptop lid) give up on that.
-    for (let i = 0; i < Math.min(missed, MAX_CATCH_UP_ROUNDS); i++) node.sampleRound(this.intervalMs);
-    this.counters.roundsSkipped += missed;
-    this.schedule(node, Math.max(k, late) + 1);
-    if (node.down || node.busy) {
-      // Down, or the previous round still waits for acks (server slow or away): keep the models in step.
-      node.sampleRound(this.intervalMs);
-      if (!node.down) this.counters.roundsSkipped++;
-      return;
+  private fire(node: SimulatedNode): void {
+    if (this.mode !== "timer") return;
+    const now = performance.now();
+    const rounds = this.rounds[node.index]!;
+    const t = this.clock.now();
+    // If the event loop fell behind, rounds already past are skipped, not bunched up.
+    const lateMetric = Math.floor((now - this.startedAt - node.phaseMs) / this.intervalMs);
+    let metric = false;
+    if (lateMetric >= rounds.metric) {
+      const missed = lateMetric - rounds.metric;
+      // Catch the models up so round n stays round n; after a long suspension (laptop lid) give up on that.
+      for (let i = 0; i < Math.min(missed, MAX_CATCH_UP_ROUNDS); i++) this.sample(node, t);
+      this.counters.roundsSkipped += missed;
+      rounds.metric = lateMetric + 1;
+      metric = true;
     }
-    const pending = this.report(node).finally(() => this.rounds.delete(pending));
-    this.rounds.add(pending);
+    const lateHeartbeat = Math.floor((now - this.startedAt - this.heartbeatPhase(node)) / this.heartbeatIntervalMs);
+    const heartbeat = lateHeartbeat >= rounds.heartbeat;
+    if (heartbeat) rounds.heartbeat = lateHeartbeat + 1;
+    this.schedule(node);
+    if (!metric && !heartbeat) return;
+    const tick = this.tick(node, t, metric, heartbeat, node.busy);
+    if (!tick) return;
+    const pending = this.publishTick(node, tick, t).finally(() => this.pendingTicks.delete(pending));
+    this.pendingTicks.add(pending);
   }
 
-  private async report(node: SimulatedNode): Promise<void> {
+  // ---------------------------------------------------------------------------------------------
+  // Node behaviour, shared by both drivers
+
+  private sample(node: SimulatedNode, t: number) {
+    const mesh = this.mesh;
+    mesh.prepareSample(node, t);
+    return node.sampleRound(this.intervalMs, {
+      factor: node.has("flood") ? FLOOD_FACTOR : 1,
+      extraBytesPerSecond: mesh.floodInto(node, t),
+    });
+  }
+
+  /**
+   * One tick of a node at `t`: draws the metric round's samples (always, so the models stay in
+   * step whatever happens to the node), then says what leaves the node: nothing when it is down,
+   * still waiting for acks (`busy`), hung or cut off from every observer; else its announcement
+   * when due, the heartbeat and the reports.
+   */
+  private tick(node: SimulatedNode, t: number, metric: boolean, heartbeat: boolean, busy: boolean): Tick | undefined {
+    const sample = metric ? this.sample(node, t) : undefined;
+    if (!node.alive) return undefined;
+    if (busy) {
+      if (metric) this.counters.roundsSkipped++;
+      return undefined;
+    }
+    if (!this.mesh.heard(node, t)) {
+      this.counters.roundsUnheard++;
+      return undefined;
+    }
+    const { id } = node;
+    const events: { definition: EventDefinition; payload: unknown }[] = [];
+    if (heartbeat) events.push({ definition: HeartbeatSent, payload: { nodeId: id, uptime: round(Math.max(0, t - node.bootedAt) / 1000, 2) } });
+    if (sample) {
+      events.push({ definition: LinkMetricsReported, payload: { nodeId: id, links: this.linkEntries(node, sample.links) } });
+      events.push({ definition: NodeMetricsReported, payload: { nodeId: id, ...sample.metrics } });
+    }
+    const announce = node.announcedAt === undefined || t - node.announcedAt >= this.announceEveryMs;
+    return {
+      announcement: announce ? this.announcement(node) : undefined,
+      events,
+      producer: node.signingProducer(),
+      badSignature: node.has("bad-signatures"),
+    };
+  }
+
+  /** Manual mode: the sink takes everything synchronously, so an announcement counts as stored at once. */
+  private emit(node: SimulatedNode, tick: Tick, t: number): void {
+    const sink = this.sink!;
+    const flags = { badSignature: tick.badSignature };
+    if (tick.announcement) {
+      sink(node.id, NodeAnnounced, tick.announcement, t, flags);
+      this.count(NodeAnnounced.type);
+      node.announcedAt = t;
+    }
+    for (const e of tick.events) {
+      sink(node.id, e.definition, e.payload, t, flags);
+      this.count(e.definition.type);
+    }
+  }
+
+  /** Real-timer mode: nothing else until the announcement is stored (consumers would refuse reports from an unknown key). */
+  private async publishTick(node: SimulatedNode, tick: Tick, t: number): Promise<void> {
     node.busy = true;
     try {
-      const sample = node.sampleRound(this.intervalMs);
-      const now = this.clock.now();
-      if (node.announcedAt === undefined || now - node.announcedAt >= this.announceEveryMs) {
-        // Nothing else until the key is on the stream: consumers would refuse a report from an unknown producer.
-        if (!(await this.publish(node, NodeAnnounced, () => this.announcement(node)))) return;
-        node.announcedAt = now;
+      if (tick.announcement) {
+        if (!(await this.publish(node, tick.producer, NodeAnnounced, tick.announcement))) return;
+        node.announcedAt = t;
       }
-      const { id } = node.spec;
-      await Promise.all([
-        this.publish(node, HeartbeatSent, () => ({ nodeId: id, uptime: round(Math.max(0, now - node.bootedAt) / 1000, 2) })),
-        this.publish(node, LinkMetricsReported, () => ({ nodeId: id, links: this.fitLinks(sample.links) })),
-        this.publish(node, NodeMetricsReported, () => ({ nodeId: id, ...sample.metrics })),
-      ]);
+      await Promise.all(tick.events.map((e) => this.publish(node, tick.producer, e.definition, e.payload)));
     } finally {
       node.busy = false;
     }
@@ -458,12 +556,12 @@ export class MeshTwin {
   }
 
   /**
-   * batctl-style neighbour entries. The event allows 256 entries but only 16 KiB, about 125 full
-   * entries: a larger table (a VPN gateway of a big community) first loses its optional
-   * `hard_ifname`s, then its weakest-TQ neighbours, counted in `stats.linksTrimmed`.
+   * batctl-style neighbour entries. A lying node claims a perfect link to every neighbour and a
+   * phantom one to a node it has no link with: its neighbours' reports contradict the first, and
+   * the phantom's own table never lists it back.
    */
-  private fitLinks(samples: readonly (LinkMetrics & { link: NeighbourLink })[]): LinkSample[] {
-    const entries: LinkSample[] = samples.map((s) => ({
+  private linkEntries(node: SimulatedNode, samples: readonly (LinkMetrics & { link: DirectedLink })[]): LinkSample[] {
+    let entries: LinkSample[] = samples.map((s) => ({
       neigh_address: s.link.neighMac,
       hard_ifname: s.link.hardIfname,
       tq: s.tq,
@@ -472,6 +570,36 @@ export class MeshTwin {
       loss: s.loss,
       latency_ms: s.latency_ms,
     }));
+    if (node.has("lie")) {
+      entries = entries.map((e) => ({ ...e, tq: 255, loss: 0, last_seen_msecs: Math.min(e.last_seen_msecs, 200), latency_ms: 1, throughput: 65_000 }));
+      const phantom = this.phantomOf(node);
+      if (phantom) {
+        entries.push({ neigh_address: phantom.spec.primaryMac, hard_ifname: "mesh0", tq: 255, last_seen_msecs: 100, throughput: 65_000, loss: 0, latency_ms: 1 });
+      }
+    }
+    return this.fitLinks(entries);
+  }
+
+  /** The lowest-index online node a liar has no link with (none in a full mesh). */
+  private phantomOf(node: SimulatedNode): SimulatedNode | undefined {
+    if (!this.phantoms.has(node)) {
+      const mesh = this.mesh;
+      const linked = new Set<number>([node.index]);
+      for (const l of mesh.links) {
+        if (l.from === node.index) linked.add(l.to);
+        if (l.to === node.index) linked.add(l.from);
+      }
+      this.phantoms.set(node, mesh.nodes.find((n) => n.spec.online && !linked.has(n.index)));
+    }
+    return this.phantoms.get(node);
+  }
+
+  /**
+   * The event allows 256 entries but only 40 KiB: a larger table (a VPN gateway of a big
+   * community) first loses its optional `hard_ifname`s, then its weakest-TQ neighbours,
+   * counted in `stats.linksTrimmed`.
+   */
+  private fitLinks(entries: LinkSample[]): LinkSample[] {
     if (entries.length < LINKS_SIZE_CHECK_FROM) return entries;
     const limit = LinkMetricsReported.maxPayloadBytes;
     // Measured with the longest node id, so the limit holds for every node.
@@ -489,20 +617,24 @@ export class MeshTwin {
     return bare;
   }
 
+  private count(type: string): void {
+    this.counters.published++;
+    this.counters.publishedByType[type] = (this.counters.publishedByType[type] ?? 0) + 1;
+  }
+
   /** Seals and appends one event within the in-flight window; false (and counted) on failure. */
-  private async publish<D extends EventDefinition>(node: SimulatedNode, definition: D, payload: () => D["schema"]["Type"]): Promise<boolean> {
+  private async publish(node: SimulatedNode, producer: Producer, definition: EventDefinition, payload: unknown): Promise<boolean> {
     await this.acquire();
     try {
-      const event = node.producer.seal(definition, payload(), meshSubject(node.spec.id, definition.type as keyof typeof meshSubjectKind));
+      const event = producer.seal(definition, payload, meshSubject(node.id, definition.type as keyof typeof meshSubjectKind));
       await this.store!.append(event, { timeoutMs: this.appendTimeoutMs });
-      this.counters.published++;
-      this.counters.publishedByType[definition.type] = (this.counters.publishedByType[definition.type] ?? 0) + 1;
+      this.count(definition.type);
       return true;
     } catch (error) {
       const err = error instanceof Error ? error : new Error(String(error));
       this.counters.errors++;
-      this.counters.lastError = `${node.spec.id} ${definition.type}: ${err.message}`;
-      this.options.onError?.(err, node.spec.id);
+      this.counters.lastError = `${node.id} ${definition.type}: ${err.message}`;
+      this.options.onError?.(err, node.id);
       return false;
     } finally {
       this.release();
@@ -523,23 +655,138 @@ export class MeshTwin {
     if (next) next();
     else this.counters.inFlight--;
   }
+
+  // ---------------------------------------------------------------------------------------------
+  // Faults
+
+  /** Takes a node off the air: it stops reporting and its neighbours lose it. */
+  failNode(nodeId: string): void {
+    const mesh = this.mesh;
+    mesh.node(nodeId).downBy.add("fail");
+    mesh.changed();
+  }
+
+  /** Brings a node taken down by `failNode` back as after a reboot (unless a crash fault still holds it down). */
+  recoverNode(nodeId: string): void {
+    const mesh = this.mesh;
+    const node = mesh.node(nodeId);
+    if (!node.downBy.delete("fail")) return;
+    mesh.changed();
+    if (!node.down) node.reboot(this.now);
+  }
+
+  /** Lays extra loss (0-1) on both directions of every link between two nodes; 0 restores them. */
+  impairLink(nodeA: string, nodeB: string, extraLoss: number): void {
+    const mesh = this.mesh;
+    const links = mesh.linksBetween(mesh.node(nodeA), mesh.node(nodeB));
+    if (links.length === 0) throw new RangeError(`no link between ${nodeA} and ${nodeB}`);
+    for (const l of links) {
+      if (extraLoss > 0) mesh.setEffect(l, "impair", { loss: Math.min(1, extraLoss), latencyMs: 0 });
+      else mesh.deleteEffect(l, "impair");
+    }
+  }
+
+  /**
+   * Injects a chaos fault now (see faults.ts for what each kind does). An id already injected is
+   * cleared first, so injecting is idempotent. Throws `FaultTargetError` for unknown nodes or links.
+   */
+  inject(faultId: string, fault: Fault): void {
+    this.clear(faultId);
+    this.faults.set(faultId, injectFault(this.mesh, faultId, fault, this.now));
+  }
+
+  /** Clears a fault: exactly what it added is taken back (a crashed node reboots). False when it was not injected. */
+  clear(faultId: string): boolean {
+    const active = this.faults.get(faultId);
+    if (!active) return false;
+    this.faults.delete(faultId);
+    const now = this.now;
+    for (const node of active.undo()) node.reboot(now);
+    return true;
+  }
+
+  /** Faults injected and not cleared, by id. */
+  get activeFaults(): ReadonlyMap<string, Fault> {
+    return new Map([...this.faults].map(([id, f]) => [id, f.fault]));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Healing commands
+
+  /**
+   * Carries out a healing command on its target node now, as the node's agent would, and returns
+   * its outcome payload. `repeated`: the command id was answered before; this is that answer
+   * again and must not be published twice. Undefined when the node cannot answer: it is down,
+   * hung, or cut off from every observer (the command never reaches it; the loop's deadline
+   * handles that). Throws RangeError for a node the twin does not have.
+   */
+  applyCommand(command: HealingCommandIssued): { readonly outcome: CommandOutcome; readonly repeated: boolean } | undefined {
+    const mesh = this.mesh;
+    const node = mesh.node(command.targetNodeId);
+    const t = this.now;
+    if (!mesh.heard(node, t)) return undefined;
+    return answerCommand(mesh, node, command, t, this.seed);
+  }
+
+  /**
+   * Seals an outcome as the target node, with that node's key (or, under a bad-signatures fault,
+   * with its key id and a wrong signature, as its other events), on `heal.<nodeId>.outcome`.
+   */
+  sealOutcome(outcome: CommandOutcome, options: Omit<SealOptions, "subject" | "key" | "producerId" | "clock"> = {}): SealedEvent {
+    const node = this.mesh.node(outcome.payload.targetNodeId);
+    const subject = healOutcomeSubject(node.id);
+    const producer = node.signingProducer();
+    return outcome.type === "heal.CommandApplied"
+      ? producer.seal(CommandApplied, outcome.payload, subject, options)
+      : producer.seal(CommandFailed, outcome.payload, subject, options);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Routing, reachability, traffic
+
+  /** A node's state now: faults, batman-adv settings, XDP rules. */
+  nodeState(nodeId: string): TwinNodeState {
+    const mesh = this.mesh;
+    const node = mesh.node(nodeId);
+    return {
+      down: node.down,
+      hung: node.hung,
+      heard: mesh.heard(node, this.now),
+      byzantine: [...new Set(node.byzantine.values())],
+      hopPenalty: node.hopPenalty,
+      interfaceHopPenalty: Object.fromEntries(node.interfaceHopPenalty),
+      gateway: node.gateway,
+      quarantined: [...node.quarantined.values()],
+      rateLimits: [...node.rateLimits.values()],
+    };
+  }
+
+  /** Whether the control plane hears the node's own events now (alive, not hung, a working path to an observer). */
+  isHeard(nodeId: string): boolean {
+    const mesh = this.mesh;
+    return mesh.heard(mesh.node(nodeId), this.now);
+  }
+
+  /** The route-cost view of the mesh now: working directions with their true TQ, each node's penalties. */
+  routeTopology(): RouteTopology {
+    return routeTopology(this.mesh, this.now);
+  }
+
+  /** Every node's best route to `destination` now, as batman-adv converges to it. */
+  routes(destination: string): ReadonlyMap<string, Route> {
+    return bestRoutesTo(this.routeTopology(), destination);
+  }
+
+  /** Availability now: see routing.ts (`availability`) for the pairs and the delivery threshold. */
+  availability(options: AvailabilityOptions = {}): Availability {
+    return availability(this.mesh, this.now, this.seed, options);
+  }
+
+  /** Packets per second `atNodeId` accepts from its neighbour `sourceNodeId` now (after its rate limits and drop rules). */
+  trafficSeenPps(sourceNodeId: string, atNodeId: string): number {
+    const mesh = this.mesh;
+    return mesh.trafficSeenPps(mesh.node(sourceNodeId), mesh.node(atNodeId), this.now);
+  }
 }
 
 type AnnouncementPayload = typeof NodeAnnounced.schema.Type;
-
-/**
- * Memory as /proc/meminfo MemTotal reports it, KiB: 32 MB boards (WR841 and kin) show ~28 MiB,
- * quad-core single-board computers a few GiB, other routers 64 or 128 MB.
- */
-const memoryTotalKiB = (spec: MeshNodeSpec, rng: Rng): number => {
-  const model = spec.hardware.model ?? "";
-  if ((spec.hardware.nproc ?? 1) >= 4) return 3_884_848;
-  if (/WR8[0-4]\dN|WR7[0-4]\dN|WA8[0-9]\dN|WR940N/i.test(model)) return 27_948;
-  return rng.float() < 0.5 ? 59_180 : 123_432;
-};
-
-const clamp = (v: number, lo: number, hi: number) => (v < lo ? lo : v > hi ? hi : v);
-const round = (v: number, digits: number) => {
-  const f = 10 ** digits;
-  return Math.round(v * f) / f;
-};
