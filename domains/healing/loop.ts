@@ -301,7 +301,8 @@ export class HealingLoop {
           const [from, to] = e.link;
           const topology = topologyNow();
           const destinations = this.destinations(topology, [to]);
-          const using = destinations.filter((d) => d !== from && bestRoutesTo(topology, d, { hopPenalty: this.hopPenalty }).get(from)?.path[1] === to);
+          // Traffic between the two ends must use their link; every other destination must not.
+          const using = destinations.filter((d) => d !== from && d !== to && bestRoutesTo(topology, d, { hopPenalty: this.hopPenalty }).get(from)?.path[1] === to);
           if (using.length > 0) return { observed: false, evidence: `${from} still routes to ${using.length} destination(s) via ${to}, e.g. ${using[0]}` };
           seen.push(`${from} routes around ${to} (${destinations.length} destinations checked)`);
           break;

@@ -46,7 +46,7 @@ const expectEscalation = (d: PlanDecision) => {
 
 describe("policies as data", () => {
   it("are tried in a fixed order, each with a settle time shorter than its cooldown", () => {
-    expect(healingPolicies.map((p) => p.name)).toEqual(["rate-limit-flooding-node", "quarantine-misbehaving-node", "switch-gateway", "fence-dead-node", "re-route-around-link", "block-degraded-link", "restart-interface"]);
+    expect(healingPolicies.map((p) => p.name)).toEqual(["rate-limit-flooding-node", "quarantine-misbehaving-node", "switch-gateway", "fence-dead-node", "re-route-around-link", "steer-transit-off-link", "block-degraded-link", "restart-interface"]);
     for (const p of healingPolicies) expect(p.settleMs).toBeLessThan(p.cooldownMs);
   });
 
@@ -106,8 +106,14 @@ describe("re-route around a bad link", () => {
   it("given the same refusal but known interfaces, then the interface is restarted instead", () => {
     const plan = expectPlan(planHealing(linkFinding("link-degraded", "A", "B"), { topology: chainWithIfs }, NOW));
     expect(plan.policy).toBe("restart-interface");
-    // Rate limit and quarantine need a flagged suspect; re-route and the link block would cut A off.
-    expect(plan.skipped.map((s) => s.cause)).toEqual(["precondition", "precondition", "would-cut-routes", "precondition"]);
+    // Rate limit and quarantine need a flagged suspect; re-route and steering would cut A off; the block needs MACs.
+    expect(plan.skipped.map((s) => [s.policy, s.cause])).toEqual([
+      ["rate-limit-flooding-node", "precondition"],
+      ["quarantine-misbehaving-node", "precondition"],
+      ["re-route-around-link", "would-cut-routes"],
+      ["steer-transit-off-link", "would-cut-routes"],
+      ["block-degraded-link", "precondition"],
+    ]);
   });
 });
 
@@ -242,11 +248,14 @@ describe("cooldown: no flapping", () => {
 
   it("given the re-route did not recover, then the next policy is tried; when none is left, escalate as tried-within-cooldown", () => {
     const next = expectPlan(planHealing(finding, { topology: square, recentActions: earlier("not-recovered", NOW - 20_000) }, NOW));
-    expect(next.policy).toBe("restart-interface");
-    const restarted = [...earlier("not-recovered", NOW - 20_000), recent("restart-interface", target, [...next.actions], NOW - 5_000, "failed")];
+    expect(next.policy).toBe("steer-transit-off-link");
+    const steered = [...earlier("not-recovered", NOW - 20_000), recent("steer-transit-off-link", target, [...next.actions], NOW - 10_000, "not-recovered")];
+    const third = expectPlan(planHealing(finding, { topology: square, recentActions: steered }, NOW));
+    expect(third.policy).toBe("restart-interface");
+    const restarted = [...steered, recent("restart-interface", target, [...third.actions], NOW - 5_000, "failed")];
     const e = expectEscalation(planHealing(finding, { topology: square, recentActions: restarted }, NOW));
     expect(e.reason).toBe("tried-within-cooldown");
-    expect(e.skipped.filter((s) => s.cause === "cooldown").map((s) => s.policy)).toEqual(["re-route-around-link", "restart-interface"]);
+    expect(e.skipped.filter((s) => s.cause === "cooldown").map((s) => s.policy)).toEqual(["re-route-around-link", "steer-transit-off-link", "restart-interface"]);
   });
 
   it("given a plan still unverified after its settle time, then it counts as not worked", () => {

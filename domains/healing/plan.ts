@@ -30,7 +30,7 @@
  */
 import type { PlanStep } from "./events.ts";
 import type { Link, RootCause, RootCauseKind } from "./root-cause.ts";
-import { bestRoutesTo, DEFAULT_HOP_PENALTY, hopPenaltyToAvoid, type LinkAvoidance, type RouteTopology } from "./route-cost.ts";
+import { bestRoutesTo, DEFAULT_HOP_PENALTY, hopPenaltyToAvoid, hopPenaltyToSteer, type LinkAvoidance, type RouteTopology, type TransitSteering } from "./route-cost.ts";
 
 /** batman-adv gateway mode (`batctl gw_mode`). */
 export type GatewayMode = "off" | "client" | "server";
@@ -296,6 +296,16 @@ const linkIsBridge = (topology: RouteTopology, a: string, b: string): boolean =>
   return !seen.has(b);
 };
 
+/** The mesh-wide raises on each end that take the finding's link out of transit routes. */
+const transitRaises = (finding: Finding, context: PlanningContext): TransitSteering[] => {
+  if (finding.blamed.kind !== "link") return [];
+  const [a, b] = finding.blamed.link;
+  const options = { hopPenalty: context.hopPenalty ?? DEFAULT_HOP_PENALTY, ...(context.routeDestinations ? { destinations: context.routeDestinations } : {}) };
+  return [hopPenaltyToSteer(context.topology, a, b, options), hopPenaltyToSteer(context.topology, b, a, options)].filter(
+    (x): x is TransitSteering => x !== undefined && x.hopPenalty > x.currentHopPenalty,
+  );
+};
+
 /** The per-direction raises that keep routes off the finding's link. */
 const linkRaises = (finding: Finding, context: PlanningContext): LinkAvoidance[] => {
   if (finding.blamed.kind !== "link") return [];
@@ -498,6 +508,34 @@ export const healingPolicies: readonly HealingPolicy[] = [
       return [...nodes].sort(compare).map((n) => ({ kind: "route-avoids-link", link: n === a ? [a, b] : [b, a] }) as const);
     },
     settleMs: 3_000, // a few OGM intervals for the TQ window to take the new penalty
+    cooldownMs: 60_000,
+  },
+  {
+    // A single-radio node's links share one interface, so a per-interface penalty cannot
+    // single out one neighbour. Raising the mesh-wide hop_penalty of each end takes it out of
+    // the other end's transit routes: only traffic between the two ends stays on the link.
+    name: "steer-transit-off-link",
+    handles: ["link-degraded", "link-dead"],
+    precondition: (finding, context) => {
+      if (finding.blamed.kind !== "link") return no("the finding blames no single link");
+      const steers = transitRaises(finding, context);
+      if (steers.length === 0) return no(`no transit route uses ${linkName(finding.blamed.link)}`);
+      const lost = steers.flatMap((r) => r.lostRoutes);
+      if (lost.length > 0)
+        return {
+          ok: false,
+          why: `steering transit off ${linkName(finding.blamed.link)} would leave ${lost.length} source/destination pair(s) without a route, e.g. ${lost[0]!.source}->${lost[0]!.destination}`,
+          refused: "would-cut-routes",
+        };
+      return ok;
+    },
+    actions: (finding, context) => transitRaises(finding, context).map((r): HealingAction => ({ kind: "hop-penalty", node: r.via, value: r.hopPenalty })),
+    expectedEffect: (finding, actions) => {
+      if (finding.blamed.kind !== "link") return [];
+      const [a, b] = finding.blamed.link;
+      return actions.flatMap((x) => (x.kind === "hop-penalty" ? [{ kind: "route-avoids-link", link: x.node === b ? [a, b] : [b, a] } as const] : []));
+    },
+    settleMs: 2_000, // the next OGM carries the new penalty; a link report later the loop sees it
     cooldownMs: 60_000,
   },
   {

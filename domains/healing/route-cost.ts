@@ -438,3 +438,56 @@ export const hopPenaltyToAvoid = (
     hi++;
   }
 };
+
+/** The mesh-wide hop_penalty on `via` that takes `via` out of `from`'s transit routes. */
+export interface TransitSteering {
+  readonly from: string;
+  readonly via: string;
+  readonly currentHopPenalty: number;
+  /** Smallest mesh-wide hop_penalty on `via` found that keeps `from`'s routes (other than to `via` itself) off `from → via`. */
+  readonly hopPenalty: number;
+  readonly lostRoutes: readonly { readonly source: string; readonly destination: string }[];
+}
+
+const withMeshPenalty = (topology: RouteTopology, node: string, penalty: number): RouteTopology => ({
+  links: topology.links,
+  nodes: { ...topology.nodes, [node]: { ...own(topology.nodes, node), hopPenalty: penalty } },
+});
+
+const transitVia = (routes: ReadonlyMap<string, Route>, from: string, via: string): boolean => routes.get(from)?.links[0]?.target === via;
+
+/**
+ * Which mesh-wide hop_penalty on `via` makes `from` stop sending transit traffic over the link
+ * `from → via`. hop_penalty is applied by the node that forwards an OGM, so raising it on
+ * `via` lowers every route through `via` as everyone sees it, while `from`'s route to `via`
+ * itself is untouched (direct traffic between the two ends must use their link). The knob for
+ * single-radio nodes, whose links all share one interface so that a per-interface penalty
+ * cannot single out one neighbour. Bisection over 0-255, like `hopPenaltyToAvoid`. Undefined
+ * when `from` has no link to `via`.
+ */
+export const hopPenaltyToSteer = (topology: RouteTopology, from: string, via: string, options: LinkAvoidanceOptions = {}): TransitSteering | undefined => {
+  const hopPenalty = options.hopPenalty ?? DEFAULT_HOP_PENALTY;
+  const mesh = new Mesh(topology, hopPenalty);
+  if (!(mesh.out.get(from) ?? []).some((l) => l.target === via)) return undefined;
+  const currentHopPenalty = mesh.hopPenalty(via);
+  const destinations = [...(options.destinations ?? mesh.nodes)].filter((d) => d !== via && d !== from).sort(compare);
+  const routesAt = (penalty: number, d: string) => routesTo(new Mesh(withMeshPenalty(topology, via, penalty), hopPenalty), d);
+  const before = new Map(destinations.map((d) => [d, routesTo(mesh, d)] as const));
+  const affected = destinations.filter((d) => transitVia(before.get(d)!, from, via));
+  const result = (penalty: number, after: ReadonlyMap<string, ReadonlyMap<string, Route>>): TransitSteering => {
+    const lostRoutes: { source: string; destination: string }[] = [];
+    for (const d of destinations) for (const source of before.get(d)!.keys()) if (!after.get(d)?.has(source)) lostRoutes.push({ source, destination: d });
+    return { from, via, currentHopPenalty, hopPenalty: penalty, lostRoutes };
+  };
+  if (affected.length === 0) return result(currentHopPenalty, before);
+  // At 255 nothing is forwarded through `via` any more, so an answer always exists; `lostRoutes` says what it costs.
+  const steers = (penalty: number) => affected.every((d) => !transitVia(routesAt(penalty, d), from, via));
+  let lo = currentHopPenalty;
+  let hi = TQ_MAX;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (steers(mid)) hi = mid;
+    else lo = mid;
+  }
+  return result(hi, new Map(destinations.map((d) => [d, routesAt(hi, d)] as const)));
+};
