@@ -1,3 +1,6 @@
+import { audit, auditUsage } from "./commands/audit.ts";
+import { heal, healUsage } from "./commands/heal.ts";
+import { incidents, incidentsUsage } from "./commands/incidents.ts";
 import { replay, replayUsage, tail, tailUsage } from "./commands/read.ts";
 import { sim, simUsage } from "./commands/sim.ts";
 import { up, upUsage } from "./commands/up.ts";
@@ -9,11 +12,14 @@ const commands: Record<string, { run: (argv: string[]) => Promise<number>; usage
   sim: { run: sim, usage: simUsage, summary: "run a digital-twin mesh that signs and publishes real events" },
   tail: { run: tail, usage: tailUsage, summary: "follow events on a subject filter as JSON lines" },
   replay: { run: replay, usage: replayUsage, summary: "print a stream's history as JSON lines, signatures verified" },
+  incidents: { run: incidents, usage: incidentsUsage, summary: "list incidents, show one with its event chain, list operator commands" },
+  heal: { run: heal, usage: healUsage, summary: "issue a healing command to a node as an operator and wait for its outcome" },
+  audit: { run: audit, usage: auditUsage, summary: "cross-check the audit log's Merkle hashing: roots and proofs of leaves on stdin" },
 };
 
 const usage = () =>
   `x0 — x0tta6bl4 control plane for self-healing mesh networks\n\nusage: x0 <command> [options]\n\n${Object.entries(commands)
-    .map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`)
+    .map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)
     .join("\n")}\n\nx0 <command> --help for a command's options. NATS_URL (comma-separated for a cluster) selects the NATS servers.\n`;
 
 // `x0 replay ... | head`: a reader that closes the pipe early is done, not an error.

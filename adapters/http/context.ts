@@ -1,11 +1,26 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
+import type { IncidentLog } from "../../projections/incidents/index.ts";
 import type { KnowledgeBase } from "../../projections/knowledge-base/index.ts";
 import type { ProducerRegistry } from "../../streams/producer-registry.ts";
 
 /** State of the control plane's NATS connection, as the status events last reported it. */
 export type NatsState = "connected" | "disconnected" | "closed";
+
+/** A node as a live failure detector sees it now. */
+export interface NodeLiveness {
+  /** Phi-accrual suspicion level. */
+  readonly phi: number;
+  readonly suspected: boolean;
+  /** Epoch ms of the last heartbeat the detector recorded. */
+  readonly lastHeartbeatAt?: number;
+}
+
+/** A live failure detector (the healing loop's), asked per node; undefined for a node it has not heard of. */
+export interface LivenessSource {
+  nodeLiveness(nodeId: string): NodeLiveness | undefined;
+}
 
 /** What every route handler may use: the read model, NATS and the server's own bookkeeping. */
 export interface ApiContext {
@@ -19,6 +34,10 @@ export interface ApiContext {
   readonly eventStreams: EventStreamRegistry;
   readonly keepAliveMs: number;
   readonly maxEventStreams: number;
+  /** The incident log (incidents, operator commands, faults), when the control plane runs the incident projection. */
+  readonly incidents?: IncidentLog;
+  /** The live failure detector, when one runs. */
+  readonly liveness?: LivenessSource;
   /** Live producer keys of the control plane, when it shares them. */
   readonly producers?: ProducerRegistry;
   /** The OpenAPI document of this server, built once. */

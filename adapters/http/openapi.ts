@@ -3,18 +3,30 @@ import * as SchemaRepresentation from "effect/SchemaRepresentation";
 import { defaultSubject } from "./routes/events.ts";
 import {
   ApiError,
+  ChainLink,
+  CommandsQuery,
   eventPayloads,
   EventsQuery,
+  FaultRecord,
+  FaultsQuery,
   Health,
   Heartbeat,
+  IncidentDetail,
+  IncidentPath,
+  IncidentsQuery,
+  IncidentState,
+  IncidentSummary,
   LastEventId,
   Link,
   NodeAnnouncement,
   NodeDetail,
+  NodeHealth,
+  NodeLiveness,
   NodeMetrics,
   NodePath,
   NodesQuery,
   NodeSummary,
+  OperatorCommand,
   StreamedEvent,
   Topology,
   TopologyNode,
@@ -38,11 +50,28 @@ const componentSchemas: readonly Schema.Top[] = [
   TopologyNode,
   Topology,
   StreamedEvent,
+  NodeHealth,
+  NodeLiveness,
+  IncidentSummary,
+  IncidentState,
+  IncidentDetail,
+  ChainLink,
+  OperatorCommand,
+  FaultRecord,
   ...eventPayloads,
 ];
 
 /** Input shapes; their properties become OpenAPI parameters. */
-const inputSchemas = { nodesQuery: NodesQuery, nodePath: NodePath, eventsQuery: EventsQuery, lastEventId: LastEventId } as const;
+const inputSchemas = {
+  nodesQuery: NodesQuery,
+  nodePath: NodePath,
+  eventsQuery: EventsQuery,
+  lastEventId: LastEventId,
+  incidentsQuery: IncidentsQuery,
+  incidentPath: IncidentPath,
+  commandsQuery: CommandsQuery,
+  faultsQuery: FaultsQuery,
+} as const;
 
 /** OpenAPI 3.1 takes JSON Schema 2020-12 as is; only the place of shared definitions differs. */
 const relocateRefs = (value: unknown): unknown => {
@@ -62,16 +91,15 @@ const relocateRefs = (value: unknown): unknown => {
  * JSON Schema describes the JSON form (toCodecJson), which is what goes over the wire.
  */
 const compile = () => {
-  const inputs = Object.values(inputSchemas);
-  const roots = [...componentSchemas, ...inputs].map((schema) => Schema.toCodecJson(schema).ast);
+  const roots = [...componentSchemas, ...Object.values(inputSchemas)].map((schema) => Schema.toCodecJson(schema).ast);
   const document = SchemaRepresentation.toJsonSchemaMultiDocument(
     SchemaRepresentation.toRepresentations(roots as [(typeof roots)[number], ...typeof roots]),
   );
   const compiled = document.schemas.slice(componentSchemas.length).map((schema) => relocateRefs(schema) as JsonSchema);
-  const [nodesQuery, nodePath, eventsQuery, lastEventId] = compiled as [JsonSchema, JsonSchema, JsonSchema, JsonSchema];
+  const inputs = Object.fromEntries(Object.keys(inputSchemas).map((name, i) => [name, compiled[i]!])) as Record<keyof typeof inputSchemas, JsonSchema>;
   return {
     components: relocateRefs(document.definitions) as Record<string, JsonSchema>,
-    inputs: { nodesQuery, nodePath, eventsQuery, lastEventId },
+    inputs,
   };
 };
 
@@ -106,7 +134,7 @@ export const openApiDocument = (options: { readonly serverUrl?: string } = {}): 
       title: "x0tta6bl4 query API",
       version: apiVersion,
       description:
-        "Read-only view of the control plane: the knowledge base (nodes, links) built from the MESH stream, and a live, resumable tail of any stream. Every error body is an ApiError.",
+        "Read-only view of the control plane: the knowledge base (nodes, links, node health) built from the MESH stream, the incident log (incidents with their event chains, operator commands, faults) built from the HEAL stream, and a live, resumable tail of any stream. Every error body is an ApiError.",
     },
     ...(options.serverUrl ? { servers: [{ url: options.serverUrl }] } : {}),
     paths: {
@@ -132,6 +160,73 @@ export const openApiDocument = (options: { readonly serverUrl?: string } = {}): 
             "200": json("The node", ref("NodeDetail")),
             "400": refused("The id is not a valid node id"),
             "404": refused("No node with this id in the knowledge base"),
+          },
+        },
+      },
+      "/nodes/{id}/health": {
+        get: {
+          operationId: "getNodeHealth",
+          summary: "One node's health ratio and state, and the live failure detector's view of it when one runs",
+          parameters: parametersOf(inputs.nodePath, "path"),
+          responses: {
+            "200": json("The node's health", ref("NodeHealth")),
+            "400": refused("The id is not a valid node id"),
+            "404": refused("No node with this id in the knowledge base"),
+          },
+        },
+      },
+      "/incidents": {
+        get: {
+          operationId: "listIncidents",
+          summary: "Incidents, newest first (by the HEAL sequence of their first event)",
+          parameters: parametersOf(inputs.incidentsQuery, "query"),
+          responses: {
+            "200": json("The incidents that match", { type: "array", items: ref("IncidentSummary") }, {
+              "X-Total-Count": { description: "Number of matching incidents before the limit", schema: { type: "integer", minimum: 0 } },
+            }),
+            "400": badQuery,
+            "503": refused("This server runs without the incident projection"),
+          },
+        },
+      },
+      "/incidents/{id}": {
+        get: {
+          operationId: "getIncident",
+          summary: "One incident: its summary, its state folded by the incident decider, and its whole event chain",
+          parameters: parametersOf(inputs.incidentPath, "path"),
+          responses: {
+            "200": json("The incident", ref("IncidentDetail")),
+            "400": refused("The id is not a valid incident id"),
+            "404": refused("No incident with this id"),
+            "503": refused("This server runs without the incident projection"),
+          },
+        },
+      },
+      "/commands": {
+        get: {
+          operationId: "listOperatorCommands",
+          summary: "Commands operators issued outside incidents (x0 heal), newest first, with the nodes' outcomes",
+          parameters: parametersOf(inputs.commandsQuery, "query"),
+          responses: {
+            "200": json("The commands that match", { type: "array", items: ref("OperatorCommand") }, {
+              "X-Total-Count": { description: "Number of matching commands before the limit", schema: { type: "integer", minimum: 0 } },
+            }),
+            "400": badQuery,
+            "503": refused("This server runs without the incident projection"),
+          },
+        },
+      },
+      "/faults": {
+        get: {
+          operationId: "listFaults",
+          summary: "Faults injected by chaos runs, newest first",
+          parameters: parametersOf(inputs.faultsQuery, "query"),
+          responses: {
+            "200": json("The faults", { type: "array", items: ref("Fault") }, {
+              "X-Total-Count": { description: "Number of faults before the limit", schema: { type: "integer", minimum: 0 } },
+            }),
+            "400": badQuery,
+            "503": refused("This server runs without the incident projection"),
           },
         },
       },

@@ -313,7 +313,20 @@ describe("query API over a real knowledge base and nats-server", () => {
         components: { schemas: Record<string, unknown> };
       };
       expect(document.openapi).toBe("3.1.0");
-      expect(Object.keys(document.paths).sort()).toEqual(["/events", "/healthz", "/metrics", "/nodes", "/nodes/{id}", "/openapi.json", "/topology"]);
+      expect(Object.keys(document.paths).sort()).toEqual([
+        "/commands",
+        "/events",
+        "/faults",
+        "/healthz",
+        "/incidents",
+        "/incidents/{id}",
+        "/metrics",
+        "/nodes",
+        "/nodes/{id}",
+        "/nodes/{id}/health",
+        "/openapi.json",
+        "/topology",
+      ]);
       for (const name of ["mesh.NodeAnnounced", "mesh.HeartbeatSent", "mesh.LinkMetricsReported", "mesh.NodeMetricsReported", "NodeSummary", "NodeDetail", "Topology", "Link", "StreamedEvent", "ApiError", "Health"]) {
         expect(document.components.schemas).toHaveProperty([name]);
       }

@@ -82,3 +82,12 @@ const valueAt = (input: unknown, path: readonly string[]): unknown => {
   for (const key of path) value = typeof value === "object" && value !== null ? (value as Record<string, unknown>)[key] : undefined;
   return value;
 };
+
+/** A percent-encoded path segment, decoded, or a 400 naming the parameter. */
+export const decodePathSegment = (segment: string | undefined, name: string): string => {
+  try {
+    return decodeURIComponent(segment ?? "");
+  } catch {
+    throw new RequestRefusedError(400, "invalid path parameter", `${name}: not valid percent-encoding`);
+  }
+};

@@ -1,6 +1,22 @@
 import * as Schema from "effect/Schema";
 import { eventCatalog } from "../../domains/catalog.ts";
-import { MacAddress, NonNegativeInt, ProducerId } from "../../domains/kernel/index.ts";
+import { FaultCleared, FaultInjected } from "../../domains/chaos/index.ts";
+import {
+  ActionPlanned,
+  CommandApplied,
+  CommandFailed,
+  EpochMs,
+  Escalated,
+  FindingKindSchema,
+  HealingAction,
+  HealingCommandIssued,
+  IncidentDetected,
+  IncidentId,
+  IncidentStatus,
+  Recovered,
+} from "../../domains/healing/index.ts";
+import type { EventDefinition } from "../../domains/kernel/index.ts";
+import { MacAddress, NonNegative, NonNegativeInt, ProducerId } from "../../domains/kernel/index.ts";
 import { HeartbeatSent, LinkSample, NodeAnnounced, NodeMetricsReported } from "../../domains/mesh/index.ts";
 import { QuarantineReason } from "../../streams/errors.ts";
 import { streamForSubject } from "../../streams/event-reader.ts";
@@ -117,7 +133,45 @@ export const LastEventId = NonNegativeInt.annotate({
   expected: "a stream sequence (an integer >= 0)",
 });
 
+const Limit = Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: 10_000 }))).annotate({
+  expected: "an integer from 1 to 10000",
+});
+
+/** `GET /incidents` query. */
+export const IncidentsQuery = Schema.Struct({
+  status: Schema.optionalKey(
+    Schema.Literals(["open", "recovered", "escalated"]).annotate({
+      description: "open: detected and not yet recovered or escalated. Default: every incident.",
+      expected: "open, recovered or escalated",
+    }),
+  ),
+  kind: Schema.optionalKey(FindingKindSchema.annotate({ description: "Only incidents of this finding kind. Default: every kind." })),
+  limit: Schema.optionalKey(Limit.annotate({ description: "Largest number of incidents to return, newest first (1-10000). Default: all." })),
+});
+export type IncidentsQuery = typeof IncidentsQuery.Type;
+
+/** `GET /incidents/{id}` path parameters. */
+export const IncidentPath = Schema.Struct({
+  id: IncidentId.annotate({ description: "Incident id: 1-64 of A-Z a-z 0-9 _ -", expected: "an incident id (1-64 of A-Z a-z 0-9 _ -)" }),
+});
+
+/** `GET /commands` query. */
+export const CommandsQuery = Schema.Struct({
+  node: Schema.optionalKey(NodeId.annotate({ description: "Only commands addressed to this node. Default: every node." })),
+  limit: Schema.optionalKey(Limit.annotate({ description: "Largest number of commands to return, newest first (1-10000). Default: all." })),
+});
+export type CommandsQuery = typeof CommandsQuery.Type;
+
+/** `GET /faults` query. */
+export const FaultsQuery = Schema.Struct({
+  limit: Schema.optionalKey(Limit.annotate({ description: "Largest number of faults to return, newest first (1-10000). Default: all." })),
+});
+export type FaultsQuery = typeof FaultsQuery.Type;
+
 // Query strings and headers arrive as strings: these codecs turn them into the types above.
+export const IncidentsQueryFromStrings = Schema.toCodecStringTree(IncidentsQuery);
+export const CommandsQueryFromStrings = Schema.toCodecStringTree(CommandsQuery);
+export const FaultsQueryFromStrings = Schema.toCodecStringTree(FaultsQuery);
 export const NodesQueryFromStrings = Schema.toCodecStringTree(NodesQuery);
 export const EventsQueryFromStrings = Schema.toCodecStringTree(EventsQuery);
 export const LastEventIdFromString = Schema.toCodecStringTree(LastEventId);
@@ -209,10 +263,33 @@ export const Health = Schema.Struct({
 }).annotate({ identifier: "Health", description: "ok only when NATS is connected and the control plane is ready" });
 export type Health = typeof Health.Type;
 
+/** An event's payload schema named by its wire type, so responses that embed it reference one definition. */
+const payloadSchema = <S extends Schema.Top>(definition: EventDefinition<string, S>): S =>
+  definition.schema.annotate({ identifier: definition.type, description: `Payload of ${definition.type} (schema version ${definition.version})` }) as S;
+
+export const IncidentDetectedPayload = payloadSchema(IncidentDetected);
+export const ActionPlannedPayload = payloadSchema(ActionPlanned);
+export const HealingCommandIssuedPayload = payloadSchema(HealingCommandIssued);
+export const CommandAppliedPayload = payloadSchema(CommandApplied);
+export const CommandFailedPayload = payloadSchema(CommandFailed);
+export const RecoveredPayload = payloadSchema(Recovered);
+export const EscalatedPayload = payloadSchema(Escalated);
+const FaultInjectedPayload = payloadSchema(FaultInjected);
+const FaultClearedPayload = payloadSchema(FaultCleared);
+const namedPayloads: ReadonlyMap<string, Schema.Top> = new Map<string, Schema.Top>([
+  [IncidentDetected.type, IncidentDetectedPayload],
+  [ActionPlanned.type, ActionPlannedPayload],
+  [HealingCommandIssued.type, HealingCommandIssuedPayload],
+  [CommandApplied.type, CommandAppliedPayload],
+  [CommandFailed.type, CommandFailedPayload],
+  [Recovered.type, RecoveredPayload],
+  [Escalated.type, EscalatedPayload],
+  [FaultInjected.type, FaultInjectedPayload],
+  [FaultCleared.type, FaultClearedPayload],
+]);
+
 /** Every event payload the platform knows, named by its wire type (e.g. `mesh.NodeAnnounced`). */
-export const eventPayloads: readonly Schema.Top[] = [...eventCatalog.values()].map((definition) =>
-  definition.schema.annotate({ identifier: definition.type, description: `Payload of ${definition.type} (schema version ${definition.version})` }),
-);
+export const eventPayloads: readonly Schema.Top[] = [...eventCatalog.values()].map((definition) => namedPayloads.get(definition.type) ?? payloadSchema(definition));
 
 /** The `data:` of one Server-Sent Event: the stored event as `stringifyEvent` renders it. */
 export const StreamedEvent = Schema.Struct({
@@ -237,3 +314,120 @@ export const StreamedEvent = Schema.Struct({
     Schema.Union(eventPayloads).annotate({ description: "The decoded payload of `type`; byte strings as base64. Absent when it could not be decoded." }),
   ),
 }).annotate({ identifier: "StreamedEvent", description: "The data of each message on GET /events" });
+
+// ---------------------------------------------------------------------------------------------
+// Healing: incidents, operator commands, faults, node health
+// ---------------------------------------------------------------------------------------------
+
+const sequence = (what: string) => StreamSequence.annotate({ description: `HEAL stream sequence of ${what}` });
+
+export const ChainLink = Schema.Struct({
+  seq: StreamSequence.annotate({ description: "HEAL stream sequence" }),
+  subject: Schema.String,
+  type: Schema.String.annotate({ description: "Event type, e.g. heal.ActionPlanned" }),
+  eventId: Schema.String,
+  producerId: Schema.String.annotate({ description: "Who signed it" }),
+  correlationId: Schema.String.annotate({ description: "The chain it belongs to: the incident id (or an operator command's id)" }),
+  causationId: Schema.String.annotate({ description: "The event that caused it" }),
+  occurredAt: IsoTime,
+  ignored: Schema.optionalKey(
+    Schema.Literal(true).annotate({ description: "The event changed nothing (a repeat, or a fact that does not fit the state); listed because it is in the stream" }),
+  ),
+}).annotate({ identifier: "ChainLink", description: "One verified event of a chain, in stream order" });
+export type ChainLink = typeof ChainLink.Type;
+
+const commandCounts = Schema.Struct({ issued: NonNegativeInt, applied: NonNegativeInt, failed: NonNegativeInt });
+
+export const IncidentSummary = Schema.Struct({
+  incidentId: IncidentId,
+  status: IncidentStatus.annotate({ description: "none (events seen, no detection yet), detected, planned, commanded, applied, recovered or escalated" }),
+  kind: Schema.optionalKey(FindingKindSchema),
+  reason: Schema.optionalKey(Schema.String),
+  affectedCount: Schema.optionalKey(NonNegativeInt),
+  onsetAt: Schema.optionalKey(IsoTime.annotate({ description: "Earliest evidence of the failure" })),
+  detectedAt: Schema.optionalKey(IsoTime),
+  actionId: Schema.optionalKey(Schema.String),
+  policy: Schema.optionalKey(Schema.String),
+  commands: commandCounts.annotate({ description: "Commands issued for the incident, and how many were applied or failed" }),
+  recoveredAt: Schema.optionalKey(IsoTime.annotate({ description: "When recovery was verified" })),
+  escalatedAt: Schema.optionalKey(IsoTime),
+  escalationReason: Schema.optionalKey(Schema.String),
+  detectionSeconds: Schema.optionalKey(NonNegative.annotate({ description: "detectedAt - onsetAt, when the detection names an onset" })),
+  timeToRecoverSeconds: Schema.optionalKey(NonNegative.annotate({ description: "recoveredAt - onsetAt (else - detectedAt)" })),
+  firstSeq: sequence("the incident's first event"),
+  lastSeq: sequence("the incident's last event"),
+  eventCount: NonNegativeInt.annotate({ description: "Events in the incident's chain" }),
+}).annotate({ identifier: "IncidentSummary", description: "One incident in the GET /incidents list" });
+export type IncidentSummary = typeof IncidentSummary.Type;
+
+export const IncidentState = Schema.Struct({
+  status: IncidentStatus,
+  detected: Schema.optionalKey(IncidentDetectedPayload),
+  plan: Schema.optionalKey(ActionPlannedPayload),
+  commands: Schema.Array(
+    Schema.Struct({
+      issued: HealingCommandIssuedPayload,
+      applied: Schema.optionalKey(CommandAppliedPayload),
+      failed: Schema.optionalKey(CommandFailedPayload),
+    }),
+  ).annotate({ description: "Commands in the order issued, each with the node's outcome" }),
+  appliedAt: Schema.optionalKey(EpochMs.annotate({ description: "When the last target applied its command, epoch ms" })),
+  recovered: Schema.optionalKey(RecoveredPayload),
+  escalated: Schema.optionalKey(EscalatedPayload),
+}).annotate({ identifier: "IncidentState", description: "The incident folded by the domain's decider; times are epoch ms, as the events carry them" });
+
+export const IncidentDetail = Schema.Struct({
+  incident: IncidentSummary,
+  state: IncidentState,
+  chain: Schema.Array(ChainLink).annotate({ description: "Every verified event of the incident, in stream order" }),
+}).annotate({ identifier: "IncidentDetail", description: "One incident: its summary, its state and its event chain" });
+export type IncidentDetail = typeof IncidentDetail.Type;
+
+export const OperatorCommand = Schema.Struct({
+  commandId: Schema.String,
+  targetNodeId: NodeId,
+  action: HealingAction,
+  issuer: Schema.String.annotate({ description: "Producer that signed the command (operator-<name>)" }),
+  issuedAt: IsoTime,
+  status: Schema.Literals(["issued", "applied", "failed"]).annotate({ description: "issued: no outcome from the node yet" }),
+  applied: Schema.optionalKey(CommandAppliedPayload),
+  failed: Schema.optionalKey(CommandFailedPayload),
+  seq: sequence("the command"),
+  chain: Schema.Array(ChainLink),
+}).annotate({ identifier: "OperatorCommand", description: "A command an operator issued outside any incident (x0 heal), with the node's outcome" });
+export type OperatorCommand = typeof OperatorCommand.Type;
+
+export const FaultRecord = Schema.Struct({
+  faultId: Schema.String,
+  scenario: Schema.optionalKey(Schema.String),
+  fault: Schema.optionalKey(FaultInjected.schema.fields.fault),
+  injectedAt: Schema.optionalKey(IsoTime),
+  clearedAt: Schema.optionalKey(IsoTime),
+  active: Schema.Boolean.annotate({ description: "Injected and not yet cleared" }),
+  firstSeq: sequence("the fault's first event"),
+  lastSeq: sequence("the fault's last event"),
+}).annotate({ identifier: "Fault", description: "A fault a chaos run injected (chaos.FaultInjected / FaultCleared)" });
+export type FaultRecord = typeof FaultRecord.Type;
+
+export const NodeLiveness = Schema.Struct({
+  phi: NonNegative.annotate({ description: "Phi-accrual suspicion level now" }),
+  suspected: Schema.Boolean.annotate({ description: "phi at or above the failure detector's threshold" }),
+  lastHeartbeatAt: Schema.optionalKey(IsoTime),
+}).annotate({ identifier: "NodeLiveness", description: "The live failure detector's view of the node" });
+
+export const NodeHealth = Schema.Struct({
+  nodeId: NodeId,
+  ratio: NonNegative.annotate({ description: "Delivered over required capacity" }),
+  state: Schema.Literals(["surplus", "healthy", "strained", "critical"]).annotate({ description: "> 1.4 surplus, > 1.0 healthy, > 0.8 strained, else critical" }),
+  directive: Schema.Literals(["optimize", "maintain", "watch", "heal"]),
+  deliveredKbps: NonNegative.annotate({ description: "Sum over the node's latest link table, kbit/s" }),
+  requiredKbps: NonNegative.annotate({ description: "Demand, floored at the minimum demand, kbit/s" }),
+  demandKbps: Schema.NullOr(NonNegative).annotate({ description: "Observed traffic rate, kbit/s; null when unknown (the floor applies)" }),
+  demandBasis: Schema.Literals(["since-boot-average", "unknown"]).annotate({
+    description: "How demand was estimated: the traffic counters of the latest node metrics over the node's uptime (the knowledge base keeps one reading), or not at all",
+  }),
+  links: NonNegativeInt.annotate({ description: "Links in the node's latest link table" }),
+  linksReportedAt: Schema.optionalKey(IsoTime),
+  liveness: Schema.optionalKey(NodeLiveness),
+}).annotate({ identifier: "NodeHealth", description: "A node's health ratio (domains/healing/health.ts) over what the knowledge base knows of it" });
+export type NodeHealth = typeof NodeHealth.Type;

@@ -2,13 +2,15 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Counter, Gauge } from "prom-client";
+import type { IncidentLog } from "../../projections/incidents/index.ts";
 import type { KnowledgeBase } from "../../projections/knowledge-base/index.ts";
 import { metricsRegistry } from "../../streams/metrics.ts";
 import type { ProducerRegistry } from "../../streams/producer-registry.ts";
-import type { ApiContext, EventStreamRegistry, NatsState, Route } from "./context.ts";
+import type { ApiContext, EventStreamRegistry, LivenessSource, NatsState, Route } from "./context.ts";
 import { openApiDocument } from "./openapi.ts";
 import { streamEvents } from "./routes/events.ts";
-import { getNode, listNodes } from "./routes/nodes.ts";
+import { getIncident, listCommands, listFaults, listIncidents } from "./routes/incidents.ts";
+import { getNode, getNodeHealth, listNodes } from "./routes/nodes.ts";
 import { healthz, metrics, openApiJson } from "./routes/operations.ts";
 import { getTopology } from "./routes/topology.ts";
 import { quote, RequestRefusedError, sendError } from "./respond.ts";
@@ -35,6 +37,13 @@ export interface HttpApiOptions {
    * as the projection has bound its key. Default: the `producers` KV bucket, read when a stream opens.
    */
   readonly producers?: ProducerRegistry;
+  /**
+   * The incident log to serve on GET /incidents, /commands and /faults: the `log` of a running
+   * IncidentProjection. Default: none (those routes answer 503).
+   */
+  readonly incidents?: IncidentLog;
+  /** A live failure detector whose view GET /nodes/{id}/health includes. Default: none. */
+  readonly liveness?: LivenessSource;
 }
 
 export interface HttpApi {
@@ -52,7 +61,20 @@ const maxQueryLength = 1024;
 /** How long close() lets in-flight JSON requests finish before cutting their connections. */
 const closeGraceMs = 2_000;
 
-const routes: readonly Route[] = [listNodes, getNode, getTopology, streamEvents, healthz, metrics, openApiJson];
+const routes: readonly Route[] = [
+  listNodes,
+  getNode,
+  getNodeHealth,
+  getTopology,
+  listIncidents,
+  getIncident,
+  listCommands,
+  listFaults,
+  streamEvents,
+  healthz,
+  metrics,
+  openApiJson,
+];
 
 // Looked up before being created: a second server in the same process shares the same series.
 const httpRequests =
@@ -95,7 +117,8 @@ const watchNats = (nc: NatsConnection): { state: () => NatsState; stop: () => vo
 };
 
 /**
- * Starts the read-only query API on node:http: the knowledge base as JSON, any stream as a
+ * Starts the read-only query API on node:http: the knowledge base and node health as JSON, the
+ * incident log (incidents with their event chains, operator commands, faults), any stream as a
  * resumable Server-Sent Event tail, health, metrics and the OpenAPI document.
  */
 export const startHttpApi = async (options: HttpApiOptions): Promise<HttpApi> => {
@@ -137,6 +160,8 @@ export const startHttpApi = async (options: HttpApiOptions): Promise<HttpApi> =>
     keepAliveMs: options.keepAliveMs ?? 15_000,
     maxEventStreams: options.maxEventStreams ?? 32,
     ...(options.producers ? { producers: options.producers } : {}),
+    ...(options.incidents ? { incidents: options.incidents } : {}),
+    ...(options.liveness ? { liveness: options.liveness } : {}),
     openApi: () => (document ??= openApiDocument({ serverUrl: url })),
   };
 

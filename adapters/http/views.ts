@@ -1,5 +1,16 @@
+import { nodeHealth, trafficDemandKbps, type TrafficCounters } from "../../domains/healing/index.ts";
+import {
+  faultView,
+  incidentDetail,
+  incidentSummary,
+  operatorCommandView,
+  type FaultRecord as FaultRecordOf,
+  type IncidentRecord,
+  type OperatorCommandRecord,
+} from "../../projections/incidents/index.ts";
 import type { KnowledgeBase, NodeState, TopologyLink } from "../../projections/knowledge-base/index.ts";
-import type { Link, NodeDetail, NodeSummary, Topology } from "./schemas.ts";
+import type { LivenessSource } from "./context.ts";
+import type { FaultRecord, IncidentDetail, IncidentSummary, Link, NodeDetail, NodeHealth, NodeSummary, OperatorCommand, Topology } from "./schemas.ts";
 
 /*
  * The knowledge base's read model rendered in the API's shapes (schemas.ts): times as RFC 3339,
@@ -58,3 +69,57 @@ export const topologyView = (kb: KnowledgeBase): Topology => ({
   })),
   links: kb.topology().links.map(linkView).sort(byLink),
 });
+
+// ---------------------------------------------------------------------------------------------
+// Healing. The incident log renders itself (projections/incidents/views.ts, shared with the
+// CLI); these wrappers pin its shapes to the API's Schemas at compile time.
+// ---------------------------------------------------------------------------------------------
+
+export const incidentSummaryView = (record: IncidentRecord): IncidentSummary => incidentSummary(record);
+export const incidentDetailView = (record: IncidentRecord): IncidentDetail => incidentDetail(record);
+export const operatorCommandJson = (record: OperatorCommandRecord): OperatorCommand => operatorCommandView(record);
+export const faultJson = (record: FaultRecordOf): FaultRecord => faultView(record);
+
+const zeroTraffic: TrafficCounters = { rx_bytes: 0, tx_bytes: 0, forward_bytes: 0, mgmt_rx_bytes: 0, mgmt_tx_bytes: 0 };
+
+/**
+ * Demand from the one traffic reading the knowledge base keeps: its counters (since boot) over
+ * the node's uptime when they were read. An average since boot, said so in `demandBasis`.
+ */
+const demandOf = (node: NodeState): number | undefined => {
+  const { metrics, heartbeat } = node;
+  if (!metrics || !heartbeat) return undefined;
+  const uptimeMs = heartbeat.uptime * 1000 + (metrics.at - heartbeat.at);
+  return trafficDemandKbps(zeroTraffic, metrics.traffic, uptimeMs);
+};
+
+/** JSON has no Infinity: a detector's unbounded suspicion is reported as the largest number. */
+const finite = (n: number): number => (Number.isFinite(n) ? Math.max(0, n) : Number.MAX_VALUE);
+
+export const nodeHealthView = (node: NodeState, liveness: LivenessSource | undefined): NodeHealth => {
+  const links = node.links?.samples ?? [];
+  const demandKbps = demandOf(node);
+  const health = nodeHealth({ nodeId: node.nodeId, links, demandKbps });
+  const live = liveness?.nodeLiveness(node.nodeId);
+  return {
+    nodeId: node.nodeId,
+    ratio: health.ratio,
+    state: health.state,
+    directive: health.directive,
+    deliveredKbps: health.deliveredKbps,
+    requiredKbps: health.requiredKbps,
+    demandKbps: demandKbps ?? null,
+    demandBasis: demandKbps === undefined ? "unknown" : "since-boot-average",
+    links: links.length,
+    ...(node.links ? { linksReportedAt: iso(node.links.at) } : {}),
+    ...(live
+      ? {
+          liveness: {
+            phi: finite(live.phi),
+            suspected: live.suspected,
+            ...(live.lastHeartbeatAt !== undefined ? { lastHeartbeatAt: iso(live.lastHeartbeatAt) } : {}),
+          },
+        }
+      : {}),
+  };
+};

@@ -3,12 +3,15 @@ import { statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { IdentityProjection } from "../../../projections/identity/index.ts";
+import { IncidentProjection } from "../../../projections/incidents/index.ts";
 import { KnowledgeBaseProjection } from "../../../projections/knowledge-base/index.ts";
 import { connectNats, serversFromEnv } from "../../../streams/connection.ts";
 import { DEFAULT_STORAGE_BYTES, ensureStreams } from "../../../streams/topology.ts";
 import { log } from "../../../streams/log.ts";
 import { ProducerRegistry } from "../../../streams/producer-registry.ts";
 import { ProjectionRunner } from "../../../streams/projection-runner.ts";
+import { VerifyPool } from "../../../streams/verify-pool.ts";
 import { startHttpApi } from "../../http/index.ts";
 import { startNatsServer, type RunningNatsServer } from "../../nats-server/index.ts";
 import { runSim } from "../../twin/index.ts";
@@ -16,7 +19,8 @@ import { dataDirFrom, parseIntOption, parseSize } from "../options.ts";
 
 export const upUsage = `x0 up [options]
   Starts the control plane: an embedded nats-server when NATS_URL is unset, the streams,
-  the knowledge-base projection and the HTTP query API. Stops cleanly on Ctrl-C / SIGTERM.
+  the projections (identity: enrolled producers' keys; knowledge base: MESH; incidents: HEAL)
+  and the HTTP query API. Stops cleanly on Ctrl-C / SIGTERM.
 
   --data-dir DIR     where the embedded server keeps its store (default $X0_DATA_DIR or ./.x0)
   --host ADDR        HTTP API address (default 127.0.0.1)
@@ -83,14 +87,32 @@ export const up = async (argv: string[]): Promise<number> => {
     const storageBytes = await storageBudget(values.storage ?? process.env.X0_STORAGE, server ? join(dataDir, "nats") : undefined);
     await ensureStreams(await jetstreamManager(nc), { replicas, storageBytes });
     log.info("streams ready", { storageBytes, replicas });
-    const projection = new KnowledgeBaseProjection(nc, { replicas });
     const producers = await ProducerRegistry.open(nc, { replicas });
-    const runner = new ProjectionRunner(nc, projection, producers);
+    // One verification pool for every runner: one worker per core, not one per core per projection.
+    const verifyPool = new VerifyPool();
+    cleanups.push(() => verifyPool.close());
+    // Enrolled keys first, caught up to the end of IDENTITY, so HEAL events signed by the loop
+    // or an operator verify when the incident runner reaches them.
+    const identity = new IdentityProjection(nc, { replicas, registry: producers });
+    const identityRunner = new ProjectionRunner(nc, identity, producers, { verifyPool });
+    await identityRunner.start();
+    cleanups.push(() => identityRunner.stop());
+    const identityEnd = (await (await jetstreamManager(nc)).streams.info("IDENTITY")).state.last_seq;
+    await identityRunner.waitFor(identityEnd, { timeoutMs: 120_000 });
+    log.info("identity restored", { producers: identity.producers.size, sequence: identityRunner.appliedSequence });
+    const projection = new KnowledgeBaseProjection(nc, { replicas });
+    const runner = new ProjectionRunner(nc, projection, producers, { verifyPool });
     await runner.start();
     cleanups.push(() => runner.stop());
     log.info("knowledge base restored", { nodes: projection.kb.size, sequence: runner.durableSequence });
+    const incidents = new IncidentProjection(nc, identity.producers, { replicas });
+    const incidentRunner = new ProjectionRunner(nc, incidents, producers, { verifyPool });
+    await incidentRunner.start();
+    cleanups.push(() => incidentRunner.stop());
+    log.info("incident log restored", { ...incidents.log.size, sequence: incidentRunner.durableSequence });
     const api = await startHttpApi({
       kb: projection.kb,
+      incidents: incidents.log,
       nc,
       producers,
       host: values.host ?? "127.0.0.1",
@@ -110,7 +132,7 @@ export const up = async (argv: string[]): Promise<number> => {
       cleanups.push(() => sim.stop());
     }
     process.stdout.write(
-      `x0tta6bl4 is up\n  NATS_URL=${servers.join(",")}\n  API      ${api.url}  (GET /nodes /nodes/{id} /topology /events /healthz /metrics /openapi.json)\n` +
+      `x0tta6bl4 is up\n  NATS_URL=${servers.join(",")}\n  API      ${api.url}  (GET /nodes /nodes/{id} /nodes/{id}/health /topology /incidents /incidents/{id} /commands /faults /events /healthz /metrics /openapi.json)\n` +
         (simNodes > 0 ? `  twin     ${simNodes} simulated nodes\n` : "") +
         `  stop     Ctrl-C\n`,
     );

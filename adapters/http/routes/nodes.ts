@@ -1,7 +1,7 @@
-import type { Route } from "../context.ts";
-import { decodeInput, RequestRefusedError, sendJson } from "../respond.ts";
+import type { ApiContext, Route } from "../context.ts";
+import { decodeInput, decodePathSegment, RequestRefusedError, sendJson } from "../respond.ts";
 import { NodePath, NodesQueryFromStrings } from "../schemas.ts";
-import { nodeDetail, nodeSummary, sortedNodes } from "../views.ts";
+import { nodeDetail, nodeHealthView, nodeSummary, sortedNodes } from "../views.ts";
 
 /** GET /nodes: node summaries by node id, optionally one page of them. */
 export const listNodes: Route = {
@@ -15,20 +15,24 @@ export const listNodes: Route = {
   },
 };
 
+/** The node a path names, or 400 (malformed id) / 404 (not in the knowledge base). */
+const knownNode = (api: ApiContext, segment: string | undefined) => {
+  const { id: nodeId } = decodeInput(NodePath, { id: decodePathSegment(segment, "id") }, "path parameter");
+  const node = api.kb.node(nodeId);
+  if (!node) throw new RequestRefusedError(404, "node not found", `no node ${nodeId} in the knowledge base; GET /nodes lists the known nodes`);
+  return node;
+};
+
 /** GET /nodes/{id}: one node's full state with its neighbours resolved. */
 export const getNode: Route = {
   path: "/nodes/{id}",
   pattern: /^\/nodes\/([^/]+)$/u,
-  handle: ({ res, api, params }) => {
-    let raw: string;
-    try {
-      raw = decodeURIComponent(params[0] ?? "");
-    } catch {
-      throw new RequestRefusedError(400, "invalid path parameter", "id: not valid percent-encoding");
-    }
-    const { id: nodeId } = decodeInput(NodePath, { id: raw }, "path parameter");
-    const node = api.kb.node(nodeId);
-    if (!node) throw new RequestRefusedError(404, "node not found", `no node ${nodeId} in the knowledge base; GET /nodes lists the known nodes`);
-    sendJson(res, 200, nodeDetail(api.kb, node));
-  },
+  handle: ({ res, api, params }) => sendJson(res, 200, nodeDetail(api.kb, knownNode(api, params[0]))),
+};
+
+/** GET /nodes/{id}/health: the node's health ratio and state, plus the live failure detector's view when one runs. */
+export const getNodeHealth: Route = {
+  path: "/nodes/{id}/health",
+  pattern: /^\/nodes\/([^/]+)\/health$/u,
+  handle: ({ res, api, params }) => sendJson(res, 200, nodeHealthView(knownNode(api, params[0]), api.liveness)),
 };
