@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `npm run setup`: installs the system packages x0tta6bl4 needs on Debian/Ubuntu.
-# Today that is nats-server >= 2.9 (Debian bookworm ships 2.9.10). Idempotent: when a
-# usable nats-server is already there, apt is not touched.
+# `npm run setup`: installs the system packages x0tta6bl4 needs on Debian/Ubuntu:
+# nats-server >= 2.9 (Debian bookworm ships 2.9.10), and the XDP toolchain (clang, libbpf
+# headers, bpftool, iproute2, ping). Idempotent: when everything is already there, apt is
+# not touched.
 set -euo pipefail
 
 MIN_MAJOR=2
@@ -51,6 +52,7 @@ as_root() {
 bin=$(find_nats)
 version=$(nats_version "$bin")
 installed_now=false
+apt_updated=false
 
 if new_enough "$version"; then
   say "nats-server $version already installed ($bin); nothing to install"
@@ -69,6 +71,7 @@ else
   # A fresh machine has stale or empty package lists.
   say "apt-get update"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  apt_updated=true
   say "apt-get install ${PACKAGES[*]}"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${PACKAGES[@]}"
   installed_now=true
@@ -98,3 +101,27 @@ if [[ -z "${X0_NATS_SERVER:-}" ]] && ! command -v nats-server >/dev/null 2>&1 &&
 fi
 
 say "nats-server $version ready ($bin)"
+
+# XDP (ebpf/, adapters/xdp, test/kernel): clang builds the program, libbpf-dev and
+# linux-libc-dev hold its headers, bpftool loads it and updates its pinned maps, iproute2
+# attaches it, ping and nsenter (util-linux) drive the kernel tests.
+XDP_PACKAGES=(clang llvm libbpf-dev linux-libc-dev bpftool iproute2 iputils-ping util-linux)
+is_installed() { dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null | grep -qx installed; }
+missing=()
+for package in "${XDP_PACKAGES[@]}"; do is_installed "$package" || missing+=("$package"); done
+if ((${#missing[@]} == 0)); then
+  say "XDP toolchain already installed (${XDP_PACKAGES[*]})"
+elif ! command -v apt-get >/dev/null 2>&1; then
+  say "warning: no apt-get to install ${missing[*]}; \`npm run build:ebpf\` and the kernel tests need clang, libbpf headers, bpftool, iproute2 and ping"
+else
+  if ! $apt_updated; then
+    say "apt-get update"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  fi
+  # Ubuntu ships bpftool in linux-tools, matched to the running kernel.
+  if [[ " ${missing[*]} " == *" bpftool "* ]] && ! apt-cache show bpftool >/dev/null 2>&1; then
+    missing=("${missing[@]/bpftool/linux-tools-common}" "linux-tools-$(uname -r)")
+  fi
+  say "apt-get install ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
