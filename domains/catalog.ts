@@ -1,3 +1,4 @@
+import { auditEvents } from "./audit/index.ts";
 import { chaosEvents } from "./chaos/index.ts";
 import { healEvents } from "./healing/index.ts";
 import { identityEvents, ProducerEnrolled } from "./identity/index.ts";
@@ -6,7 +7,7 @@ import { meshEvents, NodeAnnounced } from "./mesh/index.ts";
 
 /** Every event type the platform knows, by wire name. */
 export const eventCatalog: ReadonlyMap<string, EventDefinition> = new Map(
-  [...meshEvents, ...healEvents, ...chaosEvents, ...identityEvents].map((d) => [d.type, d as EventDefinition]),
+  [...meshEvents, ...healEvents, ...chaosEvents, ...identityEvents, ...auditEvents].map((d) => [d.type, d as EventDefinition]),
 );
 
 /** Event types that introduce their producer's key (trust on first use), and where the key is. */

@@ -1,9 +1,8 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { chaosEvents } from "../../domains/chaos/index.ts";
-import { HealingLoop, MeshMonitor, type HealingLoopOptions, type MonitorOptions, type NodeLiveness } from "../../domains/healing/index.ts";
+import { HealingLoop, MeshMonitor, observeMeshEvent, type HealingLoopOptions, type MonitorOptions, type NodeLiveness } from "../../domains/healing/index.ts";
 import { healEvents, healSubjectOf, type HealEvent } from "../../domains/healing/index.ts";
 import { enrolmentSubject, ProducerEnrolled } from "../../domains/identity/index.ts";
-import type { LinkMetricsReported, NodeAnnounced, NodeMetricsReported } from "../../domains/mesh/index.ts";
 import { uuidv7 } from "../../streams/clock.ts";
 import { EventStore, type Producer } from "../../streams/event-store.ts";
 import type { SealedEvent } from "../../streams/envelope.ts";
@@ -79,7 +78,7 @@ export class HealingController {
 
   /** The time the loop judges silence at: now, less the lag events arrive with. */
   judgeAt(): number {
-    return Date.now() - this.lagMs;
+    return Math.round(Date.now() - this.lagMs);
   }
 
   liveness(nodeId: string): NodeLiveness | undefined {
@@ -170,25 +169,7 @@ export class HealingController {
     this.lastArrival = now;
     // A slow EWMA of the ingest lag; never negative (clock skew) and never above the staleness bound.
     this.lagMs = Math.min(this.staleAfterMs, Math.max(0, this.lagMs + 0.05 * (now - at - this.lagMs)));
-    const node = event.meta.producerId;
-    switch (event.meta.type) {
-      case "mesh.HeartbeatSent":
-        this.monitor.heartbeat(node, at);
-        break;
-      case "mesh.NodeAnnounced": {
-        const p = event.payload as NodeAnnounced;
-        this.monitor.announced(node, p.primaryMac, p.macs, at);
-        break;
-      }
-      case "mesh.LinkMetricsReported":
-        this.monitor.linksReported(node, (event.payload as LinkMetricsReported).links, at);
-        break;
-      case "mesh.NodeMetricsReported": {
-        const t = (event.payload as NodeMetricsReported).traffic;
-        this.monitor.metricsReported(node, t.tx_bytes + t.forward_bytes + t.mgmt_tx_bytes, at);
-        break;
-      }
-    }
+    observeMeshEvent(this.monitor, event.meta.type, event.meta.producerId, event.payload, at);
   }
 
   private onQuarantined(q: QuarantinedEvent): void {

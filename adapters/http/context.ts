@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
+import type { NodeLiveness } from "../../domains/healing/index.ts";
 import type { IncidentLog } from "../../projections/incidents/index.ts";
 import type { KnowledgeBase } from "../../projections/knowledge-base/index.ts";
 import type { ProducerRegistry } from "../../streams/producer-registry.ts";
@@ -8,14 +9,8 @@ import type { ProducerRegistry } from "../../streams/producer-registry.ts";
 /** State of the control plane's NATS connection, as the status events last reported it. */
 export type NatsState = "connected" | "disconnected" | "closed";
 
-/** A node as a live failure detector sees it now. */
-export interface NodeLiveness {
-  /** Phi-accrual suspicion level. */
-  readonly phi: number;
-  readonly suspected: boolean;
-  /** Epoch ms of the last heartbeat the detector recorded. */
-  readonly lastHeartbeatAt?: number;
-}
+/** A node as the healing loop's failure detector sees it now (phi, suspected, last heartbeat). */
+export type { NodeLiveness } from "../../domains/healing/index.ts";
 
 /** A live failure detector (the healing loop's), asked per node; undefined for a node it has not heard of. */
 export interface LivenessSource {

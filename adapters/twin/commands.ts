@@ -89,13 +89,18 @@ export const executeAction = (
       return { ok: true, detail: `batctl meshif bat0 gw_mode ${gatewayArgs(setting)}: gw_mode ${before.mode} -> ${setting.mode}` };
     }
     case "quarantine": {
-      node.quarantined.set(sourceKey(action.source), action.source);
+      const key = sourceKey(action.source);
+      node.quarantined.set(key, action.source);
+      if (action.ttlMs !== undefined) node.quarantinedUntil.set(key, t + action.ttlMs);
+      else node.quarantinedUntil.delete(key);
       model.changed();
-      return { ok: true, detail: `xdp: dropping every frame from ${describeSource(model, action.source)} on all interfaces` };
+      const until = action.ttlMs !== undefined ? ` for ${action.ttlMs} ms` : "";
+      return { ok: true, detail: `xdp: dropping every frame from ${describeSource(model, action.source)} on all interfaces${until}` };
     }
     case "release": {
       const key = sourceKey(action.source);
       const dropped = node.quarantined.delete(key);
+      node.quarantinedUntil.delete(key);
       const limited = node.rateLimits.delete(key);
       model.changed();
       const what = [dropped ? "drop rule" : undefined, limited ? "rate limit" : undefined].filter((w) => w !== undefined).join(" and ");

@@ -170,9 +170,10 @@ export class MeshModel {
    * Whether `enforcer` drops `sender`'s frames on this link: an XDP rule (keyed as `sourceKey`
    * does) on the sender's interface MAC or on its originator address (batman-adv headers carry it).
    */
-  drops(enforcer: SimulatedNode, sender: SimulatedNode, senderMac: string): boolean {
+  drops(enforcer: SimulatedNode, sender: SimulatedNode, senderMac: string, t: number): boolean {
     if (enforcer.quarantined.size === 0) return false;
-    return enforcer.quarantined.has(`mac:${senderMac}`) || enforcer.quarantined.has(`mac:${sender.spec.primaryMac}`);
+    const active = (key: string) => enforcer.quarantined.has(key) && !(t >= (enforcer.quarantinedUntil.get(key) ?? Infinity));
+    return active(`mac:${senderMac}`) || active(`mac:${sender.spec.primaryMac}`);
   }
 
   /**
@@ -185,7 +186,7 @@ export class MeshModel {
     const from = this.nodes[link.from]!;
     const to = this.nodes[link.to]!;
     if (from.down || to.down) return 1;
-    if (this.drops(to, from, link.localMac) || this.drops(from, to, link.neighMac)) return 1;
+    if (this.drops(to, from, link.localMac, t) || this.drops(from, to, link.neighMac, t)) return 1;
     let kept = 1;
     for (const effect of link.effects.values()) if (isActive(effect, t)) kept *= 1 - effect.loss;
     return 1 - kept;
@@ -248,6 +249,8 @@ export class MeshModel {
     }
     let untilMs = Infinity;
     for (const l of this.windowed) for (const e of l.effects.values()) if (e.window) untilMs = Math.min(untilMs, nextEdge(e.window, t));
+    // A fence lifting itself changes who is heard too.
+    for (const n of this.nodes) for (const until of n.quarantinedUntil.values()) if (until > t) untilMs = Math.min(untilMs, until);
     this.reach = { version: this.version, fromMs: t, untilMs, heard };
     return heard;
   }

@@ -127,6 +127,8 @@ export class SimulatedNode {
   gateway: GatewaySetting = { mode: "client" };
   /** XDP drop rules by `sourceKey`. */
   readonly quarantined = new Map<string, TrafficSource>();
+  /** When a fence (a drop rule with a TTL) lifts itself, by `sourceKey`, ms. */
+  readonly quarantinedUntil = new Map<string, number>();
   /** XDP token buckets by `sourceKey`. */
   readonly rateLimits = new Map<string, RateLimitRule>();
   readonly answered = new Map<string, AnsweredCommand>();

@@ -1,4 +1,4 @@
-import { bestRoutesTo, type NodeRouting, type Route, type RouteLink, type RouteTopology } from "../../domains/healing/index.ts";
+import { routeTable, type NodeRouting, type Route, type RouteLink, type RouteTopology } from "../../domains/healing/index.ts";
 import { tqFromLoss } from "./link-model.ts";
 import type { MeshModel } from "./mesh-model.ts";
 import { HARD_IFNAME } from "./node.ts";
@@ -64,6 +64,13 @@ export interface AvailabilityOptions {
   readonly destinations?: readonly string[];
   /** Delivery a route needs to count, 0-1. Default `DELIVERY_THRESHOLD` (0.5). */
   readonly threshold?: number;
+  /**
+   * The links as batman-adv currently believes them (e.g. `routeTopology` of a few seconds
+   * ago: its TQ window lags the radio). Routes are chosen over these links with the nodes'
+   * current hop penalties, and delivered over the true links now (a link that no longer
+   * works loses everything). Default: batman-adv knows the truth at once.
+   */
+  readonly believed?: RouteTopology;
 }
 
 export interface Availability {
@@ -105,15 +112,20 @@ export const availability = (model: MeshModel, t: number, seed: number, options:
   }
   if (plan.size === 0) return { fraction: 1, pairs: 0, delivered: 0, sampled };
 
-  const topology = routeTopology(model, t);
+  const truth = routeTopology(model, t);
+  const choice: RouteTopology = options.believed ? { links: options.believed.links, ...(truth.nodes ? { nodes: truth.nodes } : {}) } : truth;
+  const trueLoss = options.believed ? new Map((truth.links as readonly TwinRouteLink[]).map((l): [string, number] => [`${l.source}>${l.target}`, l.loss])) : undefined;
+  const delivery = (route: Route): number =>
+    trueLoss ? route.links.reduce((kept, l) => kept * (1 - (trueLoss.get(`${l.source}>${l.target}`) ?? 1)), 1) : routeDelivery(route);
   let pairs = 0;
   let delivered = 0;
+  const table = routeTable(choice);
   for (const [destination, sources] of plan) {
-    const routes = bestRoutesTo(topology, destination);
+    const routes = table(destination);
     for (const source of sources) {
       pairs++;
       const route = routes.get(source);
-      if (route && routeDelivery(route) >= threshold) delivered++;
+      if (route && delivery(route) >= threshold) delivered++;
     }
   }
   return { fraction: pairs === 0 ? 1 : delivered / pairs, pairs, delivered, sampled };

@@ -37,3 +37,22 @@ export {
 export type { CheckpointBody } from "./checkpoint.ts";
 export { CheckpointRejectedError, auditorKeyIdOf, verifyCheckpointSignature, verifyCheckpointLink } from "./verify.ts";
 export type { CheckpointVerdict } from "./verify.ts";
+export { AUDITED_STREAMS, LEAF_HEADERS, LEAF_TAG, LeafEncoder, leafData, leafDataFromWire, leafHeadersFromWire, windowRanges } from "./leaf.ts";
+export type { AuditedStream, LeafMessage, StreamRange } from "./leaf.ts";
+export { CHECKPOINT_SUBJECT, CheckpointSigned, auditEvents } from "./events.ts";
+export {
+  AuditedEventView,
+  BundleRejectedError,
+  CheckpointView,
+  ConsistencyView,
+  HashHex,
+  INCLUSION_BUNDLE_FORMAT,
+  InclusionBundle,
+  PublicKeyHex,
+  SignatureHex,
+  checkpointOfView,
+  checkpointView,
+  verifyConsistencyView,
+  verifyInclusionBundle,
+} from "./bundle.ts";
+export type { VerifiedInclusion } from "./bundle.ts";

@@ -113,7 +113,8 @@ const PositiveInt = (maximum: number) => NonNegativeInt.pipe(Schema.check(Schema
  * - `hop-penalty`: `batctl hop_penalty <value>` (mesh-wide, `hardIf` absent) or
  *   `batctl hardif <hardIf> hop_penalty <value>` (batman-adv 2020.3+); 0-255.
  * - `gateway`: `batctl gw_mode off|client [selClass]|server [downKbps/upKbps]`.
- * - `quarantine` / `release`: drop (stop dropping) frames from `source` in XDP on the node.
+ * - `quarantine` / `release`: drop (stop dropping) frames from `source` in XDP on the node;
+ *   a quarantine with `ttlMs` is a fence the node lifts by itself.
  * - `rate-limit`: cap `source` at `pps` packets per second with a token bucket of `burst`.
  * - `restart-interface`: take `ifname` down and up again.
  */
@@ -142,7 +143,12 @@ export const HealingAction = Schema.Union([
       ),
     ),
   ),
-  Schema.Struct({ kind: Schema.Literal("quarantine"), source: TrafficSource }),
+  Schema.Struct({
+    kind: Schema.Literal("quarantine"),
+    source: TrafficSource,
+    /** A fence: the node lifts the block by itself after this long, ms. Absent: until released. */
+    ttlMs: Schema.optionalKey(NonNegativeInt.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: 86_400_000 })))),
+  }),
   Schema.Struct({ kind: Schema.Literal("release"), source: TrafficSource }),
   Schema.Struct({
     kind: Schema.Literal("rate-limit"),

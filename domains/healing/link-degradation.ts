@@ -14,9 +14,10 @@
  *
  * Noise: a radio link whose loss wanders ±15 points every few seconds would cross a
  * fixed 10-point threshold all day. Each metric also learns its own spread (mean
- * absolute deviation); its thresholds are scaled up so that `enter` is at least
- * `noiseFactor` spreads away (exit scaled alike). A steady link keeps the thresholds
- * as configured.
+ * absolute deviation) during warm-up; its thresholds are scaled up so that `enter` is
+ * at least `noiseFactor` spreads away (exit scaled alike). A steady link keeps the
+ * thresholds as configured. Two samples in a row `severeFactor` times beyond enter
+ * degrade the link without waiting for K: most frames lost, latency multiplied.
  */
 import type { LinkSample } from "../mesh/events.ts";
 
@@ -56,8 +57,10 @@ export interface LinkDegradationOptions {
   readonly latency_ms?: Thresholds;
   /** Latency baseline below which relative latency is measured against this floor, ms. Default 5. */
   readonly latencyFloorMs?: number;
-  /** Enter thresholds are at least this many of the metric's own spreads (mean absolute deviations); 0 = fixed thresholds. Default 5. */
+  /** Enter thresholds are at least this many of the metric's own spreads (mean absolute deviations); 0 = fixed thresholds. Default 8. */
   readonly noiseFactor?: number;
+  /** Two samples in a row this many times beyond a (scaled) enter threshold degrade the link without waiting for K. Default 3. */
+  readonly severeFactor?: number;
 }
 
 export interface ResolvedLinkDegradationOptions {
@@ -70,6 +73,7 @@ export interface ResolvedLinkDegradationOptions {
   readonly latency_ms: Thresholds;
   readonly latencyFloorMs: number;
   readonly noiseFactor: number;
+  readonly severeFactor: number;
 }
 
 export const defaultLinkDegradationOptions: ResolvedLinkDegradationOptions = {
@@ -81,7 +85,8 @@ export const defaultLinkDegradationOptions: ResolvedLinkDegradationOptions = {
   loss: { enter: 0.1, exit: 0.05 },
   latency_ms: { enter: 1.0, exit: 0.5 },
   latencyFloorMs: 5,
-  noiseFactor: 5,
+  noiseFactor: 8,
+  severeFactor: 3,
 };
 
 export type LinkStatus = "warming-up" | "healthy" | "degraded";
@@ -102,6 +107,8 @@ export interface LinkDegradationState {
   readonly baseline: LinkBaseline | undefined;
   /** Consecutive samples beyond an enter threshold (while healthy). */
   readonly enterStreak: number;
+  /** Consecutive samples beyond `severeFactor` times an enter threshold (while healthy). */
+  readonly severeStreak?: number;
   /** Consecutive samples within every exit threshold (while degraded). */
   readonly exitStreak: number;
   /** Metrics beyond their enter threshold on the sample that made the link degraded; empty otherwise. */
@@ -144,6 +151,7 @@ export const resolveLinkDegradationOptions = (options: LinkDegradationOptions = 
     latency_ms: checkThresholds("latency_ms", options.latency_ms ?? d.latency_ms),
     latencyFloorMs,
     noiseFactor: options.noiseFactor ?? d.noiseFactor,
+    severeFactor: options.severeFactor ?? d.severeFactor,
   };
 };
 
@@ -177,6 +185,9 @@ const learn = (state: LinkDegradationState, sample: LinkObservationSample): Pick
   const b = state.baseline;
   if (b === undefined) return { learnt, baseline: { tq: sample.tq, loss: sample.loss, latency_ms: sample.latency_ms, spread: { tq: 0, loss: 0, latency_ms: 0 } } };
   const s = b.spread ?? { tq: 0, loss: 0, latency_ms: 0 };
+  // The spread is learnt during warm-up only: learnt later, a slow drift would widen the
+  // thresholds as fast as it moves and never be caught.
+  const ws = learnt <= state.options.warmUpSamples ? w : 0;
   return {
     learnt,
     baseline: {
@@ -184,9 +195,9 @@ const learn = (state: LinkDegradationState, sample: LinkObservationSample): Pick
       loss: b.loss + w * (sample.loss - b.loss),
       latency_ms: b.latency_ms + w * (sample.latency_ms - b.latency_ms),
       spread: {
-        tq: s.tq + w * (Math.abs(sample.tq - b.tq) - s.tq),
-        loss: s.loss + w * (Math.abs(sample.loss - b.loss) - s.loss),
-        latency_ms: s.latency_ms + w * (Math.abs(sample.latency_ms - b.latency_ms) - s.latency_ms),
+        tq: s.tq + ws * (Math.abs(sample.tq - b.tq) - s.tq),
+        loss: s.loss + ws * (Math.abs(sample.loss - b.loss) - s.loss),
+        latency_ms: s.latency_ms + ws * (Math.abs(sample.latency_ms - b.latency_ms) - s.latency_ms),
       },
     },
   };
@@ -223,15 +234,17 @@ export const observeLinkSample = (state: LinkDegradationState, sample: LinkObser
 
   if (state.status === "healthy") {
     const enterStreak = beyondEnter.length > 0 ? state.enterStreak + 1 : 0;
-    if (enterStreak >= o.enterAfter) {
+    // A link that loses most of its frames or multiplies its latency, twice in a row, is not noise.
+    const severeStreak = linkMetrics.some((m) => deviation[m] > o.severeFactor * t[m].enter) ? (state.severeStreak ?? 0) + 1 : 0;
+    if (enterStreak >= o.enterAfter || severeStreak >= 2) {
       return {
-        state: { ...state, status: "degraded", enterStreak: 0, exitStreak: 0, triggeredBy: beyondEnter },
+        state: { ...state, status: "degraded", enterStreak: 0, severeStreak: 0, exitStreak: 0, triggeredBy: beyondEnter },
         transition: "degraded",
         deviation,
       };
     }
     const learnt = withinExit ? learn(state, sample) : {};
-    return { state: { ...state, ...learnt, enterStreak }, transition: undefined, deviation };
+    return { state: { ...state, ...learnt, enterStreak, severeStreak }, transition: undefined, deviation };
   }
 
   // degraded: the baseline is frozen until the link has recovered.

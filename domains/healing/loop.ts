@@ -18,14 +18,14 @@
  * | `plan` | `plan.ts` defaults (budget 10 actions / 10 s) |
  * | `deadlineAfterSettleMs` (escalate when not recovered by settle + this) | 10 000 |
  * | `hopPenalty` (mesh-wide default of every node) | 30 |
- * | `routeDestinations` (destinations route checks look at, for meshes larger than this) | 64 |
+ * | `routeDestinations` (destinations route checks look at, for meshes larger than this) | 24 |
  */
 import { decide, evolve, initialState, type IncidentCommand, type IncidentState } from "./incident.ts";
 import type { ActionPlanned, HealEvent, HealingAction } from "./events.ts";
 import { MAX_LISTED_AFFECTED } from "./events.ts";
 import type { MeshMonitor, TimedFinding } from "./monitor.ts";
 import { findingTarget, planHealing, toPlanSteps, type ExpectedEffect, type GatewayMode, type PlanningContext, type PlanOptions, type RecentAction } from "./plan.ts";
-import { bestRoutesTo, DEFAULT_HOP_PENALTY, type NodeRouting, type RouteTopology } from "./route-cost.ts";
+import { DEFAULT_HOP_PENALTY, routeTable, type NodeRouting, type RouteTopology } from "./route-cost.ts";
 import * as Result from "effect/Result";
 
 export interface HealingLoopOptions {
@@ -64,6 +64,13 @@ export class HealingLoop {
   private readonly incidents = new Map<string, OpenIncident>();
   private readonly openByTarget = new Map<string, string>();
   private readonly mitigated = new Map<string, string>();
+  /**
+   * Nodes the loop itself disturbs (an interface restart takes their links down for a moment),
+   * until when: what they look like meanwhile is the loop's doing, not a new failure.
+   */
+  private readonly disturbed = new Map<string, number>();
+  /** Targets the planner said to hold, until when: not planned again (nor recomputed) before. */
+  private readonly heldUntil = new Map<string, number>();
   private recent: RecentRecord[] = [];
   /** Every command seen (the loop's and operators'), so an applied one updates the knowledge. */
   private readonly commandActions = new Map<string, { readonly target: string; readonly action: HealingAction }>();
@@ -81,7 +88,7 @@ export class HealingLoop {
   ) {
     this.deadlineAfterSettleMs = options.deadlineAfterSettleMs ?? 10_000;
     this.hopPenalty = options.hopPenalty ?? DEFAULT_HOP_PENALTY;
-    this.routeDestinations = options.routeDestinations ?? 64;
+    this.routeDestinations = options.routeDestinations ?? 24;
   }
 
   get summary(): TickSummary {
@@ -211,15 +218,20 @@ export class HealingLoop {
     const findings = this.monitor.findings(nowMs);
     const current = new Set(findings.map(findingTarget));
     for (const target of [...this.mitigated.keys()]) if (!current.has(target)) this.mitigated.delete(target);
+    for (const [target, until] of this.heldUntil) if (until <= nowMs || !current.has(target)) this.heldUntil.delete(target);
+    for (const [node, until] of this.disturbed) if (until <= nowMs) this.disturbed.delete(node);
     let opened = 0;
     let held = 0;
     for (const finding of findings) {
       const target = findingTarget(finding);
-      if (this.openByTarget.has(target) || this.mitigated.has(target)) continue;
+      if (this.openByTarget.has(target) || this.mitigated.has(target) || this.heldUntil.has(target)) continue;
+      if (this.disturbed.size > 0 && blamedNodes(finding).some((n) => this.disturbed.has(n))) continue;
       const context = this.planningContext(nowMs, topologyNow());
       const near = finding.blamed.kind === "link" ? [...finding.blamed.link] : finding.blamed.kind === "node" ? [finding.blamed.node] : [...finding.blamed.nodes];
       const decision = planHealing(finding, { ...context, routeDestinations: this.destinations(context.topology, near) }, nowMs, this.options.plan);
       if (decision.decision === "hold") {
+        // Route arithmetic is costly: a held target is looked at again a second later at the soonest.
+        this.heldUntil.set(target, Math.max(decision.untilMs, nowMs + 1_000));
         held++;
         continue;
       }
@@ -262,7 +274,10 @@ export class HealingLoop {
       };
       run(id, { type: "PlanAction", data: plan });
       steps.forEach((step, i) => {
-        for (const targetNodeId of step.targetNodeIds) run(id, { type: "IssueCommand", data: { incidentId: id, commandId: this.newId(), targetNodeId, step: i } });
+        for (const targetNodeId of step.targetNodeIds) {
+          if (step.action.kind === "restart-interface") this.disturbed.set(targetNodeId, plan.deadline);
+          run(id, { type: "IssueCommand", data: { incidentId: id, commandId: this.newId(), targetNodeId, step: i } });
+        }
       });
     }
     this.lastSummary = { findings: findings.length, opened, held };
@@ -301,8 +316,9 @@ export class HealingLoop {
           const [from, to] = e.link;
           const topology = topologyNow();
           const destinations = this.destinations(topology, [to]);
+          const routes = routeTable(topology, { hopPenalty: this.hopPenalty });
           // Traffic between the two ends must use their link; every other destination must not.
-          const using = destinations.filter((d) => d !== from && d !== to && bestRoutesTo(topology, d, { hopPenalty: this.hopPenalty }).get(from)?.path[1] === to);
+          const using = destinations.filter((d) => d !== from && d !== to && routes(d).get(from)?.path[1] === to);
           if (using.length > 0) return { observed: false, evidence: `${from} still routes to ${using.length} destination(s) via ${to}, e.g. ${using[0]}` };
           seen.push(`${from} routes around ${to} (${destinations.length} destinations checked)`);
           break;
@@ -345,6 +361,12 @@ export class HealingLoop {
     return { observed: true, evidence: seen.join("; ").slice(0, 2048) || "all commands applied" };
   }
 }
+
+/** Every node a finding blames (its node, link ends, cut). */
+const blamedNodes = (finding: TimedFinding): string[] => {
+  const b = finding.blamed;
+  return b.kind === "node" ? [b.node, ...("link" in b && b.link ? b.link : [])] : b.kind === "link" ? [...b.link] : [...b.nodes, ...b.links.flat()];
+};
 
 /** An operator's reading of what the loop will check. */
 export const describeEffects = (effects: readonly ExpectedEffect[]): string =>

@@ -10,17 +10,19 @@
  * | option | default |
  * |---|---|
  * | `detector` | failure-detector defaults (threshold 8) |
- * | `link` | link-degradation defaults |
+ * | `link` | link-degradation defaults, but `warmUpSamples` 30 and `enterAfter` 5: a radio link's spread needs more than 10 samples to show, and fading lasts seconds (a severe change still degrades at once) |
  * | `deadTq` (a neighbour's TQ at or below it: the link is dead) | 5 |
+ * | `deadAfter` (consecutive dead reports before a link between heard nodes counts as dead) | 3 |
+ * | `usefulTq` (a link whose baseline TQ stays below it in both directions is never blamed: it dropping out is radio life) | 64 |
  * | `observers` (nodes whose reports reach the control plane directly) | every heard node |
  * | `classifyWithinMs` (longest wait for a neighbour's report before telling dead from hung) | 1 500 |
  * | `floodFactor` (tx rate over its own baseline that is a flood) | 5 |
  * | `minFloodBytesPerSecond` | 50 000 |
- * | `lieTq` (claims at least this TQ while the neighbour reports back at most `deadTq`, or not at all) | 200 |
+ * | `lieTq` (claims at least this TQ to a neighbour that, reporting too, does not list it at all) | 250 |
  * | `lieAfter` (consecutive reports with such a claim) | 3 |
  * | `badSignaturesToFlag` (refused signatures within `badSignatureWindowMs`) | 3 in 60 000 ms |
  */
-import type { LinkSample } from "../mesh/index.ts";
+import type { LinkMetricsReported, LinkSample, NodeAnnounced, NodeMetricsReported } from "../mesh/index.ts";
 import { initialDetectorState, intervalStatistics, phi, recordHeartbeat, type DetectorState, type FailureDetectorOptions } from "./failure-detector.ts";
 import { initialLinkState, observeLinkSample, type LinkDegradationOptions, type LinkDegradationState } from "./link-degradation.ts";
 import type { Finding, NodeFlags } from "./plan.ts";
@@ -31,6 +33,8 @@ export interface MonitorOptions {
   readonly detector?: FailureDetectorOptions;
   readonly link?: LinkDegradationOptions;
   readonly deadTq?: number;
+  readonly deadAfter?: number;
+  readonly usefulTq?: number;
   readonly observers?: readonly string[];
   readonly classifyWithinMs?: number;
   readonly floodFactor?: number;
@@ -57,6 +61,9 @@ interface DirectedLinkState {
   degradation: LinkDegradationState;
   /** When the current bad spell (dead or degraded) began; undefined while fine. */
   badSince: number | undefined;
+  /** Consecutive reports at or below `deadTq`, and when the first of them came. */
+  deadReports: number;
+  deadSince: number | undefined;
 }
 
 interface NodeView {
@@ -99,10 +106,12 @@ export class MeshMonitor {
     this.options = {
       ...options,
       deadTq: options.deadTq ?? 5,
+      deadAfter: options.deadAfter ?? 3,
+      usefulTq: options.usefulTq ?? 64,
       classifyWithinMs: options.classifyWithinMs ?? 1_500,
       floodFactor: options.floodFactor ?? 5,
       minFloodBytesPerSecond: options.minFloodBytesPerSecond ?? 50_000,
-      lieTq: options.lieTq ?? 200,
+      lieTq: options.lieTq ?? 250,
       lieAfter: options.lieAfter ?? 3,
       badSignaturesToFlag: options.badSignaturesToFlag ?? 3,
       badSignatureWindowMs: options.badSignatureWindowMs ?? 60_000,
@@ -179,8 +188,12 @@ export class MeshMonitor {
       const d = this.directedState(nodeId, neighbour);
       const dead = l.tq <= this.options.deadTq;
       if (!dead) d.degradation = observeLinkSample(d.degradation, l).state;
-      const bad = dead || d.degradation.status === "degraded";
-      d.badSince = bad ? (d.badSince ?? atMs) : undefined;
+      d.deadReports = dead ? d.deadReports + 1 : 0;
+      d.deadSince = dead ? (d.deadSince ?? atMs) : undefined;
+      // A marginal radio link dips to nothing now and then: dead only when it stays so.
+      const deadLasting = d.deadReports >= this.options.deadAfter;
+      const bad = deadLasting || d.degradation.status === "degraded";
+      d.badSince = bad ? (d.badSince ?? (deadLasting ? d.deadSince : atMs)) : undefined;
     }
     this.judgeClaims(v);
   }
@@ -189,22 +202,25 @@ export class MeshMonitor {
     const key = `${from}>${to}`;
     let d = this.directed.get(key);
     if (!d) {
-      d = { degradation: initialLinkState(this.options.link), badSince: undefined };
+      d = { degradation: initialLinkState({ warmUpSamples: 30, enterAfter: 5, ...this.options.link }), badSince: undefined, deadReports: 0, deadSince: undefined };
       this.directed.set(key, d);
     }
     return d;
   }
 
-  /** A lie: the node claims a strong link its neighbour, reporting too, does not see. */
+  /**
+   * A lie: the node claims a near-perfect link to a neighbour that reports its own table and
+   * does not list it at all. A weak or faded direction is radio life; a perfect link only one
+   * end knows of is made up.
+   */
   private judgeClaims(v: NodeView): void {
-    const { lieTq, deadTq, lieAfter } = this.options;
+    const { lieTq, lieAfter } = this.options;
     let lies = false;
     for (const [neighbour, l] of v.links) {
       if (l.tq < lieTq) continue;
       const other = this.nodes.get(neighbour);
       if (!other || other.linksAt === undefined) continue;
-      const back = other.links.get(v.id);
-      if (back === undefined || back.tq <= deadTq) lies = true;
+      if (!other.links.has(v.id)) lies = true;
     }
     v.lieStreak = lies ? v.lieStreak + 1 : 0;
     if (v.lieStreak >= lieAfter) v.lyingSince ??= v.linksAt;
@@ -351,27 +367,36 @@ export class MeshMonitor {
     let anyBad = false;
     // A neighbour that has not reported since a node went quiet has no evidence it is alive:
     // its stale "link fine" must not turn a crash into a hang.
+    // Towards a silent node, one report since it went quiet says enough: it hears the node or not.
     for (const n of silent) {
       const due = dueAt.get(n)!;
       for (const m of this.neighboursOf(n)) {
         const other = this.nodes.get(m);
-        if (other && heard(m) && (other.linksAt === undefined || other.linksAt <= due)) deadLinks.push(n < m ? [n, m] : [m, n]);
+        if (!other || !heard(m)) continue;
+        const stale = other.linksAt === undefined || other.linksAt <= due;
+        if (stale || (other.links.get(n)?.tq ?? 0) <= this.options.deadTq) deadLinks.push(n < m ? [n, m] : [m, n]);
       }
     }
     for (const [key, d] of this.directed) {
       if (d.badSince === undefined) continue;
       const [from, to] = key.split(">") as [string, string];
-      if (!heard(from)) continue;
+      if (!heard(from) || !heard(to)) continue;
+      // Both ends must see it: a radio fades one direction at a time, while a cut, a jammer
+      // or a failing interface hurts both. Each bad pair is taken once, from its smaller end.
+      const back = this.directed.get(`${to}>${from}`);
+      if (back !== undefined && (back.badSince === undefined || from > to)) continue;
       // Blame the link only once its far end showed life after it went bad; until then a
       // crash of that end looks the same and the failure detector decides.
       const far = this.nodes.get(to)?.detector.lastHeartbeatMs;
-      if (heard(to) && (far === undefined || far <= d.badSince)) continue;
+      if (far === undefined || far <= d.badSince) continue;
+      if (!this.useful(from, to)) continue;
       anyBad = true;
-      const tq = this.nodes.get(from)!.links.get(to)?.tq ?? 0;
+      const tq = Math.max(this.nodes.get(from)!.links.get(to)?.tq ?? 0, back ? (this.nodes.get(to)!.links.get(from)?.tq ?? 0) : 0);
       const link: Link = from < to ? [from, to] : [to, from];
       if (tq <= this.options.deadTq) deadLinks.push(link);
       else degradedLinks.push(link);
-      onset.set(undirected(from, to), Math.min(onset.get(undirected(from, to)) ?? Infinity, d.badSince));
+      const since = Math.max(d.badSince, back?.badSince ?? d.badSince);
+      onset.set(undirected(from, to), Math.min(onset.get(undirected(from, to)) ?? Infinity, since));
     }
     const findings: TimedFinding[] = [];
     if (silent.length > 0 || anyBad) {
@@ -385,7 +410,11 @@ export class MeshMonitor {
         degradedLinks,
         observers,
       });
-      for (const c of causes) findings.push({ ...c, onsetAt: this.onsetOf(c, onset, nowMs) });
+      for (const c of causes) {
+        // Say which metrics left the baseline: what an operator checks first.
+        const why = c.kind === "link-degraded" && c.blamed.kind === "link" ? this.degradedBy(c.blamed.link) : "";
+        findings.push({ ...c, reason: why ? `${c.reason} (${why})` : c.reason, onsetAt: this.onsetOf(c, onset, nowMs) });
+      }
     }
     for (const v of this.nodes.values()) {
       if (!heard(v.id)) continue;
@@ -402,6 +431,18 @@ export class MeshMonitor {
       findings.push({ kind: "node-misbehaving", blamed: { kind: "node", node: v.id }, affected: [v.id], reason: `${v.id} ${reasons.join("; ")}`, onsetAt: since });
     }
     return findings;
+  }
+
+  /** Whether the link was worth having: its learnt TQ in some direction reached `usefulTq`. */
+  private useful(a: string, b: string): boolean {
+    const tq = (x: string, y: string) => this.directed.get(`${x}>${y}`)?.degradation.baseline?.tq ?? 0;
+    return Math.max(tq(a, b), tq(b, a)) >= this.options.usefulTq;
+  }
+
+  private degradedBy([a, b]: Link): string {
+    const metrics = new Set<string>();
+    for (const key of [`${a}>${b}`, `${b}>${a}`]) for (const m of this.directed.get(key)?.degradation.triggeredBy ?? []) metrics.add(m);
+    return [...metrics].sort().join(", ");
   }
 
   private *neighboursOf(nodeId: string): Iterable<string> {
@@ -425,3 +466,30 @@ export class MeshMonitor {
     return Number.isFinite(t) ? t : nowMs;
   }
 }
+
+/**
+ * Feeds one MESH event (its wire type, producer and payload, at its occurrence time) to a
+ * monitor: the one mapping from mesh events to Monitor calls, shared by the live controller
+ * and simulations. Other types are ignored.
+ */
+export const observeMeshEvent = (monitor: MeshMonitor, type: string, nodeId: string, payload: unknown, atMs: number): void => {
+  switch (type) {
+    case "mesh.HeartbeatSent":
+      monitor.heartbeat(nodeId, atMs);
+      break;
+    case "mesh.NodeAnnounced": {
+      const p = payload as NodeAnnounced;
+      monitor.announced(nodeId, p.primaryMac, p.macs, atMs);
+      break;
+    }
+    case "mesh.LinkMetricsReported":
+      monitor.linksReported(nodeId, (payload as LinkMetricsReported).links, atMs);
+      break;
+    case "mesh.NodeMetricsReported": {
+      // What the node sends, its own and forwarded: a flood shows here first.
+      const t = (payload as NodeMetricsReported).traffic;
+      monitor.metricsReported(nodeId, t.tx_bytes + t.forward_bytes + t.mgmt_tx_bytes, atMs);
+      break;
+    }
+  }
+};

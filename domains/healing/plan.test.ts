@@ -312,7 +312,7 @@ describe("escalate to the operator", () => {
   it("given a dead node with a known MAC, then its heard neighbours fence it (drop its frames)", () => {
     const plan = expectPlan(planHealing(nodeFinding("node-dead", "C"), { topology: chain, nodes: { C: { mac: "02:00:00:00:00:0c" } } }, NOW));
     expect(plan.policy).toBe("fence-dead-node");
-    expect(plan.actions).toEqual([{ kind: "quarantine", atNodes: ["B"], mac: "02:00:00:00:00:0c" }]);
+    expect(plan.actions).toEqual([{ kind: "quarantine", atNodes: ["B"], mac: "02:00:00:00:00:0c", ttlMs: 60_000 }]);
     expect(plan.expectedEffects).toEqual([{ kind: "node-isolated", node: "C", atNodes: ["B"] }]);
   });
 

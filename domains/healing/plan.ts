@@ -26,6 +26,7 @@
  * | `budget.windowMs` | 10 000 ms |
  * | `escalateCooldownMs` | 900 000 ms (15 min) |
  * | `rateLimitPps` (when a node has no `baselinePps`) | 1 000 pps, burst = 1 s worth |
+ * | `fenceTtlMs` (how long a dead node's neighbours drop its frames) | 60 000 ms |
  * | `policies` | `healingPolicies` |
  */
 import type { PlanStep } from "./events.ts";
@@ -39,7 +40,7 @@ export type GatewayMode = "off" | "client" | "server";
 export type HealingAction =
   | { readonly kind: "hop-penalty"; readonly node: string; readonly hardIf?: string; readonly value: number }
   | { readonly kind: "gateway"; readonly node: string; readonly mode: GatewayMode }
-  | { readonly kind: "quarantine"; readonly atNodes: readonly string[]; readonly mac: string }
+  | { readonly kind: "quarantine"; readonly atNodes: readonly string[]; readonly mac: string; readonly ttlMs?: number }
   | { readonly kind: "rate-limit"; readonly atNodes: readonly string[]; readonly mac: string; readonly pps: number; readonly burst: number }
   | { readonly kind: "restart-interface"; readonly node: string; readonly ifname: string }
   | { readonly kind: "escalate"; readonly reason: string };
@@ -134,6 +135,7 @@ export interface PlanOptions {
   readonly budget?: { readonly maxActions?: number; readonly windowMs?: number };
   readonly escalateCooldownMs?: number;
   readonly rateLimitPps?: number;
+  readonly fenceTtlMs?: number;
   readonly policies?: readonly HealingPolicy[];
 }
 
@@ -141,6 +143,7 @@ export interface ResolvedPlanOptions {
   readonly budget: { readonly maxActions: number; readonly windowMs: number };
   readonly escalateCooldownMs: number;
   readonly rateLimitPps: number;
+  readonly fenceTtlMs: number;
   readonly policies: readonly HealingPolicy[];
 }
 
@@ -460,8 +463,8 @@ export const healingPolicies: readonly HealingPolicy[] = [
   {
     // A crashed node cannot be told anything; its neighbours can stop listening to it. The
     // fence keeps a half-dead node (rebooting, flapping radio) from pulling routes back
-    // through itself before it is healthy, and makes the twin's neighbours drop it at once.
-    // An operator lifts it with `x0 heal release`.
+    // through itself before it is healthy. It lifts itself after `fenceTtlMs`, so a node
+    // that comes back is heard again; `x0 heal release` lifts it sooner.
     name: "fence-dead-node",
     handles: ["node-dead"],
     precondition: (finding, context) => {
@@ -471,10 +474,10 @@ export const healingPolicies: readonly HealingPolicy[] = [
       const lost = new Set(finding.affected);
       return neighboursOf(context.topology, b.node).some((n) => !lost.has(n)) ? ok : no(`${b.node} has no heard neighbour to fence it`);
     },
-    actions: (finding, context) => {
+    actions: (finding, context, options) => {
       const node = (finding.blamed as { node: string }).node;
       const lost = new Set(finding.affected);
-      return [{ kind: "quarantine", atNodes: neighboursOf(context.topology, node).filter((n) => !lost.has(n)), mac: flagsOf(context, node).mac! }];
+      return [{ kind: "quarantine", atNodes: neighboursOf(context.topology, node).filter((n) => !lost.has(n)), mac: flagsOf(context, node).mac!, ttlMs: options.fenceTtlMs }];
     },
     expectedEffect: (finding, actions) =>
       actions.flatMap((a) => (a.kind === "quarantine" ? [{ kind: "node-isolated", node: (finding.blamed as { node: string }).node, atNodes: a.atNodes } as const] : [])),
@@ -591,6 +594,7 @@ export const defaultPlanOptions: ResolvedPlanOptions = {
   budget: { maxActions: 10, windowMs: 10_000 },
   escalateCooldownMs: 900_000,
   rateLimitPps: 1_000,
+  fenceTtlMs: 60_000,
   policies: healingPolicies,
 };
 
@@ -601,6 +605,7 @@ export const resolvePlanOptions = (options: PlanOptions = {}): ResolvedPlanOptio
   },
   escalateCooldownMs: options.escalateCooldownMs ?? defaultPlanOptions.escalateCooldownMs,
   rateLimitPps: options.rateLimitPps ?? defaultPlanOptions.rateLimitPps,
+  fenceTtlMs: options.fenceTtlMs ?? defaultPlanOptions.fenceTtlMs,
   policies: options.policies ?? defaultPlanOptions.policies,
 });
 
@@ -730,7 +735,7 @@ export const toPlanSteps = (actions: readonly HealingAction[]): PlanStep[] =>
       case "gateway":
         return [{ action: { kind: "gateway", mode: a.mode }, targetNodeIds: [a.node] }];
       case "quarantine":
-        return [{ action: { kind: "quarantine", source: { kind: "mac", mac: a.mac } }, targetNodeIds: [...a.atNodes] }];
+        return [{ action: { kind: "quarantine", source: { kind: "mac", mac: a.mac }, ...(a.ttlMs !== undefined ? { ttlMs: a.ttlMs } : {}) }, targetNodeIds: [...a.atNodes] }];
       case "rate-limit":
         return [{ action: { kind: "rate-limit", source: { kind: "mac", mac: a.mac }, pps: a.pps, burst: a.burst }, targetNodeIds: [...a.atNodes] }];
       case "restart-interface":

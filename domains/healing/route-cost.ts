@@ -165,15 +165,23 @@ class Mesh {
     return own(this.topology.nodes, node)?.wifiInterfaces?.includes(hardIf) ?? false;
   }
 
+  private readonly interfaceCache = new Map<string, string[]>();
+  private readonly linkCache = new Map<string, RouteLink | undefined>();
+
   /** Interfaces a node sends OGMs on: those its links name, or the unnamed one. */
   interfaces(node: string): string[] {
-    return [...new Set((this.out.get(node) ?? []).map(iface))];
+    let list = this.interfaceCache.get(node);
+    if (!list) this.interfaceCache.set(node, (list = [...new Set((this.out.get(node) ?? []).map(iface))]));
+    return list;
   }
 
   /** The best link `from → to` (highest TQ, then interface name). */
   link(from: string, to: string): RouteLink | undefined {
+    const key = `${from}\u0000${to}`;
+    if (this.linkCache.has(key)) return this.linkCache.get(key);
     let best: RouteLink | undefined;
     for (const l of this.out.get(from) ?? []) if (l.target === to && (best === undefined || l.tq > best.tq)) best = l;
+    this.linkCache.set(key, best);
     return best;
   }
 
@@ -277,6 +285,20 @@ export const bestRoutesTo = (topology: RouteTopology, destination: string, optio
   routesTo(new Mesh(topology, options.hopPenalty ?? DEFAULT_HOP_PENALTY), destination);
 
 /** The best route from `source` to `destination`, or undefined when batman-adv would have none. */
+/**
+ * Best routes to many destinations over one topology: the topology is indexed once and each
+ * destination computed on first use (what `bestRoutesTo` does per call).
+ */
+export const routeTable = (topology: RouteTopology, options: RouteCostOptions = {}): ((destination: string) => ReadonlyMap<string, Route>) => {
+  const mesh = new Mesh(topology, options.hopPenalty ?? DEFAULT_HOP_PENALTY);
+  const done = new Map<string, ReadonlyMap<string, Route>>();
+  return (destination) => {
+    let routes = done.get(destination);
+    if (!routes) done.set(destination, (routes = routesTo(mesh, destination)));
+    return routes;
+  };
+};
+
 export const bestRoute = (topology: RouteTopology, source: string, destination: string, options: RouteCostOptions = {}): Route | undefined =>
   bestRoutesTo(topology, destination, options).get(source);
 
@@ -411,7 +433,12 @@ export const hopPenaltyToAvoid = (
     ...new Set((mesh.out.get(node) ?? []).filter((l) => l.target !== neighbour && hardIfs.includes(iface(l))).map((l) => l.target)),
   ].sort(compare);
   const destinations = [...(options.destinations ?? mesh.nodes)].sort(compare);
-  const routesAt = (penalty: number, d: string) => routesTo(new Mesh(withInterfacePenalty(topology, node, hardIfs, penalty), hopPenalty), d);
+  const meshes = new Map<number, Mesh>();
+  const routesAt = (penalty: number, d: string) => {
+    let m = meshes.get(penalty);
+    if (!m) meshes.set(penalty, (m = new Mesh(withInterfacePenalty(topology, node, hardIfs, penalty), hopPenalty)));
+    return routesTo(m, d);
+  };
 
   const before = new Map(destinations.map((d) => [d, routesTo(mesh, d)] as const));
   const affected = destinations.filter((d) => usesLink(before.get(d)!, node, neighbour));
@@ -471,7 +498,12 @@ export const hopPenaltyToSteer = (topology: RouteTopology, from: string, via: st
   if (!(mesh.out.get(from) ?? []).some((l) => l.target === via)) return undefined;
   const currentHopPenalty = mesh.hopPenalty(via);
   const destinations = [...(options.destinations ?? mesh.nodes)].filter((d) => d !== via && d !== from).sort(compare);
-  const routesAt = (penalty: number, d: string) => routesTo(new Mesh(withMeshPenalty(topology, via, penalty), hopPenalty), d);
+  const meshes = new Map<number, Mesh>();
+  const routesAt = (penalty: number, d: string) => {
+    let m = meshes.get(penalty);
+    if (!m) meshes.set(penalty, (m = new Mesh(withMeshPenalty(topology, via, penalty), hopPenalty)));
+    return routesTo(m, d);
+  };
   const before = new Map(destinations.map((d) => [d, routesTo(mesh, d)] as const));
   const affected = destinations.filter((d) => transitVia(before.get(d)!, from, via));
   const result = (penalty: number, after: ReadonlyMap<string, ReadonlyMap<string, Route>>): TransitSteering => {

@@ -75,6 +75,47 @@ export const LinkMetricsReported = defineEvent(
   { maxPayloadBytes: 40 * 1024 },
 );
 
+/** The XDP filter's counters on one interface of a node (`adapters/xdp`), packets and bytes since it was attached. */
+export const XdpInterfaceCounters = Schema.Struct({
+  iface: Schema.String.pipe(Schema.check(Schema.isMaxLength(15))),
+  passed_packets: NonNegativeInt,
+  passed_bytes: NonNegativeInt,
+  dropped_block_packets: NonNegativeInt,
+  dropped_block_bytes: NonNegativeInt,
+  dropped_rate_packets: NonNegativeInt,
+  dropped_rate_bytes: NonNegativeInt,
+  /** Quarantine and rate-limit rules in place. */
+  rules: NonNegativeInt,
+});
+
+const Tq = NonNegativeInt.pipe(Schema.check(Schema.isLessThanOrEqualTo(255)));
+
+/**
+ * The node's batman-adv settings and gateway table, named as batctl prints them (`mj`, `hj`,
+ * `gwj`): what healing commands change, so their effect can be checked from events.
+ */
+export const BatmanState = Schema.Struct({
+  algo_name: Schema.optionalKey(Schema.String),
+  orig_interval: Schema.optionalKey(NonNegativeInt),
+  hop_penalty: Schema.optionalKey(Tq),
+  gw_mode: Schema.optionalKey(Schema.String),
+  hard_interfaces: Schema.Array(
+    Schema.Struct({ hard_ifname: Schema.String, active: Schema.Boolean, hop_penalty: Schema.optionalKey(Tq) }),
+  ).pipe(Schema.check(Schema.isMaxLength(32))),
+  /** Gateways this node knows (as a gateway client); bandwidth in units of 100 kbit/s as batman-adv keeps it. */
+  gateways: Schema.Array(
+    Schema.Struct({
+      orig_address: MacAddress,
+      router: MacAddress,
+      best: Schema.Boolean,
+      tq: Schema.optionalKey(Tq),
+      throughput: Schema.optionalKey(NonNegativeInt),
+      bandwidth_down: Schema.optionalKey(NonNegativeInt),
+      bandwidth_up: Schema.optionalKey(NonNegativeInt),
+    }),
+  ).pipe(Schema.check(Schema.isMaxLength(64))),
+});
+
 /** Node resource and traffic counters, after respondd `statistics`. Memory in KiB, traffic in bytes. */
 export const NodeMetricsReported = defineEvent(
   "mesh.NodeMetricsReported",
@@ -91,8 +132,13 @@ export const NodeMetricsReported = defineEvent(
       mgmt_tx_bytes: NonNegativeInt,
     }),
     clients: Schema.optionalKey(NonNegativeInt),
+    /** A node agent's XDP filters, one entry per filtered interface. */
+    xdp: Schema.optionalKey(Schema.Array(XdpInterfaceCounters).pipe(Schema.check(Schema.isMaxLength(16)))),
+    /** A node agent's batman-adv state. */
+    batman: Schema.optionalKey(BatmanState),
   }),
-  { maxPayloadBytes: 2048 },
+  // A gateway client in a large mesh lists up to 64 gateways: ~6 KB.
+  { maxPayloadBytes: 8192 },
 );
 
 export const meshEvents = [NodeAnnounced, HeartbeatSent, LinkMetricsReported, NodeMetricsReported] as const;

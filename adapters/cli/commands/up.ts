@@ -12,6 +12,9 @@ import { log } from "../../../streams/log.ts";
 import { ProducerRegistry } from "../../../streams/producer-registry.ts";
 import { ProjectionRunner } from "../../../streams/projection-runner.ts";
 import { VerifyPool } from "../../../streams/verify-pool.ts";
+import { Producer } from "../../../streams/event-store.ts";
+import { loadOrCreateSigningKey } from "../../../streams/keys.ts";
+import { HealingController } from "../../healing-loop/index.ts";
 import { startHttpApi } from "../../http/index.ts";
 import { startNatsServer, type RunningNatsServer } from "../../nats-server/index.ts";
 import { runSim } from "../../twin/index.ts";
@@ -19,7 +22,8 @@ import { dataDirFrom, parseIntOption, parseSize } from "../options.ts";
 
 export const upUsage = `x0 up [options]
   Starts the control plane: an embedded nats-server when NATS_URL is unset, the streams,
-  the projections (identity: enrolled producers' keys; knowledge base: MESH; incidents: HEAL)
+  the projections (identity: enrolled producers' keys; knowledge base: MESH; incidents: HEAL),
+  the healing loop (MAPE-K: failures found in MESH become HealingCommand events on HEAL)
   and the HTTP query API. Stops cleanly on Ctrl-C / SIGTERM.
 
   --data-dir DIR     where the embedded server keeps its store (default $X0_DATA_DIR or ./.x0)
@@ -30,7 +34,11 @@ export const upUsage = `x0 up [options]
                      free disk under --data-dir for the embedded server, else 16G; $X0_STORAGE)
   --sim N            also run an N-node digital-twin mesh in this process (default 0)
   --sim-interval MS  the twin's reporting interval (default 1000)
-  --sim-seed S       the twin's random seed (default 1)`;
+  --sim-seed S       the twin's random seed (default 1)
+  --sim-heartbeat MS the twin's heartbeat interval (default: --sim-interval)
+  --no-heal          do not run the healing loop (the projections and API still run)
+  --heal-id ID       the loop's producer id; its key is <data-dir>/keys/<ID>.key, created
+                     0600 on first start and enrolled on IDENTITY (default control-plane)`;
 
 /** The streams' storage budget: the flag, else 40% of the embedded store's free disk, else the default. */
 const storageBudget = async (flag: string | undefined, embeddedStore: string | undefined): Promise<number> => {
@@ -59,6 +67,9 @@ export const up = async (argv: string[]): Promise<number> => {
       sim: { type: "string" },
       "sim-interval": { type: "string" },
       "sim-seed": { type: "string" },
+      "sim-heartbeat": { type: "string" },
+      "no-heal": { type: "boolean" },
+      "heal-id": { type: "string" },
     },
     strict: true,
   });
@@ -100,8 +111,13 @@ export const up = async (argv: string[]): Promise<number> => {
     const identityEnd = (await (await jetstreamManager(nc)).streams.info("IDENTITY")).state.last_seq;
     await identityRunner.waitFor(identityEnd, { timeoutMs: 120_000 });
     log.info("identity restored", { producers: identity.producers.size, sequence: identityRunner.appliedSequence });
+    // The healing loop watches MESH through the knowledge base's runner: every event verified once.
+    const healId = values["heal-id"] ?? "control-plane";
+    const controller = values["no-heal"]
+      ? undefined
+      : new HealingController({ nc, producers, producer: new Producer(healId, await loadOrCreateSigningKey(join(dataDir, "keys", `${healId}.key`))) });
     const projection = new KnowledgeBaseProjection(nc, { replicas });
-    const runner = new ProjectionRunner(nc, projection, producers, { verifyPool });
+    const runner = new ProjectionRunner(nc, projection, producers, { verifyPool, ...(controller ? { onApplied: (event) => controller.observe(event) } : {}) });
     await runner.start();
     cleanups.push(() => runner.stop());
     log.info("knowledge base restored", { nodes: projection.kb.size, sequence: runner.durableSequence });
@@ -110,9 +126,14 @@ export const up = async (argv: string[]): Promise<number> => {
     await incidentRunner.start();
     cleanups.push(() => incidentRunner.stop());
     log.info("incident log restored", { ...incidents.log.size, sequence: incidentRunner.durableSequence });
+    if (controller) {
+      await controller.start();
+      cleanups.push(() => controller.stop());
+    }
     const api = await startHttpApi({
       kb: projection.kb,
       incidents: incidents.log,
+      ...(controller ? { liveness: { nodeLiveness: (id: string) => controller.liveness(id) } } : {}),
       nc,
       producers,
       host: values.host ?? "127.0.0.1",
@@ -126,6 +147,7 @@ export const up = async (argv: string[]): Promise<number> => {
         servers,
         nodes: simNodes,
         intervalMs: parseIntOption("sim-interval", values["sim-interval"], 1000, 10),
+        heartbeatIntervalMs: parseIntOption("sim-heartbeat", values["sim-heartbeat"], parseIntOption("sim-interval", values["sim-interval"], 1000, 10), 10),
         seed: parseIntOption("sim-seed", values["sim-seed"], 1),
         log: (line) => log.info(line, { source: "twin" }),
       });
@@ -133,6 +155,7 @@ export const up = async (argv: string[]): Promise<number> => {
     }
     process.stdout.write(
       `x0tta6bl4 is up\n  NATS_URL=${servers.join(",")}\n  API      ${api.url}  (GET /nodes /nodes/{id} /nodes/{id}/health /topology /incidents /incidents/{id} /commands /faults /events /healthz /metrics /openapi.json)\n` +
+        (controller ? `  healing  loop running as ${healId} (x0 incidents to follow it)\n` : `  healing  off (--no-heal)\n`) +
         (simNodes > 0 ? `  twin     ${simNodes} simulated nodes\n` : "") +
         `  stop     Ctrl-C\n`,
     );
