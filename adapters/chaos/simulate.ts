@@ -161,7 +161,7 @@ export const simulateHealing = (options: HealingSimulationOptions): HealingSimul
   let availabilitySum = 0;
   let availabilitySamples = 0;
   let lastProgress = 0;
-  let judgeLag = 0;
+  let watermark = 0;
 
   for (let t = T0; t <= end; t += STEP_MS) {
     // Chaos first: a fault injected at t shapes what the nodes report at t.
@@ -181,8 +181,8 @@ export const simulateHealing = (options: HealingSimulationOptions): HealingSimul
     for (let d = queue.popUntil(t); d; d = queue.popUntil(t)) {
       switch (d.kind) {
         case "mesh":
-          // The live loop estimates this lag from arrivals; here it is known.
-          judgeLag = t - d.atMs;
+          // The live loop judges at the newest event time it has seen: the same here.
+          watermark = Math.max(watermark, d.atMs);
           observeMeshEvent(monitor, d.type, d.nodeId, d.payload, d.atMs);
           break;
         case "bad-signature":
@@ -203,7 +203,7 @@ export const simulateHealing = (options: HealingSimulationOptions): HealingSimul
       }
     }
     if (heal && (t - T0) % tickMs === 0) {
-      for (const event of loop.tick(t - judgeLag)) {
+      for (const event of loop.tick(Math.min(t, watermark))) {
         log.push({ type: event.type, data: event.data, atMs: t });
         if (event.type === "heal.HealingCommandIssued") queue.push(t + delay(), { kind: "command", command: event.data });
       }

@@ -41,8 +41,9 @@ const heal = new Map([...healEvents, ...chaosEvents].map((d) => [d.type, d]));
  * its events are signed with the loop's key and appended in order, each retried until
  * stored (its event id makes a retry a no-op on the server).
  *
- * Time: events are judged on their `occurredAt`, the loop's cycle on the wall clock minus
- * the measured ingest lag, so a consumer that falls behind does not see every node as silent.
+ * Time: events are judged on their `occurredAt`, and silence at the event-time watermark (the
+ * newest `occurredAt` seen, never ahead of the wall clock): when ingest stalls (a busy
+ * machine, a checkpoint), the watermark stalls with it, so nobody looks silent for it.
  */
 export class HealingController {
   readonly monitor: MeshMonitor;
@@ -52,7 +53,7 @@ export class HealingController {
   private runner: ProjectionRunner | undefined;
   private stopQuarantine: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private lagMs = 0;
+  private watermark = 0;
   private lastArrival = 0;
   private ticking: Promise<void> = Promise.resolve();
   private stopped = false;
@@ -76,9 +77,9 @@ export class HealingController {
     return this.options.producer.producerId;
   }
 
-  /** The time the loop judges silence at: now, less the lag events arrive with. */
+  /** The time the loop judges silence at: the newest event time seen, never ahead of now. */
   judgeAt(): number {
-    return Math.round(Date.now() - this.lagMs);
+    return Math.round(Math.min(Date.now(), this.watermark));
   }
 
   liveness(nodeId: string): NodeLiveness | undefined {
@@ -167,8 +168,7 @@ export class HealingController {
     const at = Date.parse(event.meta.occurredAt);
     if (!Number.isFinite(at) || now - at > this.staleAfterMs) return;
     this.lastArrival = now;
-    // A slow EWMA of the ingest lag; never negative (clock skew) and never above the staleness bound.
-    this.lagMs = Math.min(this.staleAfterMs, Math.max(0, this.lagMs + 0.05 * (now - at - this.lagMs)));
+    if (at > this.watermark) this.watermark = at;
     observeMeshEvent(this.monitor, event.meta.type, event.meta.producerId, event.payload, at);
   }
 

@@ -274,6 +274,10 @@ export class HealingLoop {
       };
       run(id, { type: "PlanAction", data: plan });
       steps.forEach((step, i) => {
+        // The loop's own disruptions are not new failures: an interface it restarts goes down
+        // for a moment; a node it fences or quarantines goes quiet at its neighbours.
+        const blocked = step.action.kind === "quarantine" && step.action.source.kind === "mac" ? this.monitor.ownerOfMac(step.action.source.mac) : undefined;
+        if (blocked !== undefined) this.disturbed.set(blocked, nowMs + (step.action.kind === "quarantine" && step.action.ttlMs !== undefined ? step.action.ttlMs : 60_000) + this.deadlineAfterSettleMs);
         for (const targetNodeId of step.targetNodeIds) {
           if (step.action.kind === "restart-interface") this.disturbed.set(targetNodeId, plan.deadline);
           run(id, { type: "IssueCommand", data: { incidentId: id, commandId: this.newId(), targetNodeId, step: i } });

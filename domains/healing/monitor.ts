@@ -78,6 +78,8 @@ interface NodeView {
   lastTx: { bytes: number; at: number } | undefined;
   baselineTxRate: number | undefined;
   txRateSamples: number;
+  /** Consecutive metrics reports above the flood threshold. */
+  floodReports: number;
   flooding: boolean;
   floodingSince: number | undefined;
   lieStreak: number;
@@ -140,6 +142,7 @@ export class MeshMonitor {
         lastTx: undefined,
         baselineTxRate: undefined,
         txRateSamples: 0,
+        floodReports: 0,
         flooding: false,
         floodingSince: undefined,
         lieStreak: 0,
@@ -178,8 +181,16 @@ export class MeshMonitor {
       if (seen && seen.tq >= s.tq) continue;
       links.set(neighbour, { mac: s.neigh_address, tq: s.tq, loss: s.loss, latency_ms: s.latency_ms, hardIf: s.hard_ifname });
     }
-    // A neighbour that vanished from the table is a dead link, reported with TQ 0.
-    for (const [neighbour, old] of previous) if (!links.has(neighbour)) links.set(neighbour, { ...old, tq: 0, loss: 1 });
+    // A neighbour that vanished from the table is a dead link, reported with TQ 0, unless only
+    // this node ever claimed the link: then it was never there (a liar's phantom), and goes.
+    for (const [neighbour, old] of previous) {
+      if (links.has(neighbour)) continue;
+      if (this.nodes.get(neighbour)?.links.has(nodeId)) links.set(neighbour, { ...old, tq: 0, loss: 1 });
+      else {
+        this.directed.delete(`${nodeId}>${neighbour}`);
+        if (!this.directed.has(`${neighbour}>${nodeId}`)) this.adjacency.delete(undirected(nodeId, neighbour));
+      }
+    }
     v.links = links;
     v.linksAt = atMs;
     for (const [neighbour, l] of links) {
@@ -235,12 +246,15 @@ export class MeshMonitor {
     if (!last || atMs <= last.at || txBytes < last.bytes) return; // first report, reordered, or counters reset by a reboot
     const rate = ((txBytes - last.bytes) * 1000) / (atMs - last.at);
     const base = v.baselineTxRate;
-    const flood = base !== undefined && v.txRateSamples >= 5 && rate > Math.max(this.options.floodFactor * base, this.options.minFloodBytesPerSecond);
+    const flood = base !== undefined && v.txRateSamples >= 20 && rate > Math.max(this.options.floodFactor * base, this.options.minFloodBytesPerSecond);
     if (flood) {
-      v.flooding = true;
+      // Three reports in a row: a burst (a backup, a video call) is not a flood.
+      v.floodReports++;
       v.floodingSince ??= atMs;
+      if (v.floodReports >= 3) v.flooding = true;
       return;
     }
+    v.floodReports = 0;
     v.flooding = false;
     v.floodingSince = undefined;
     v.txRateSamples++;
@@ -262,6 +276,11 @@ export class MeshMonitor {
     if (!v) return undefined;
     const p = phi(v.detector, nowMs);
     return { phi: p, suspected: p >= v.detector.options.threshold, lastHeartbeatAt: v.detector.lastHeartbeatMs };
+  }
+
+  /** The node an announced MAC belongs to. */
+  ownerOfMac(mac: string): string | undefined {
+    return this.macOwner.get(mac);
   }
 
   /** The node's mesh MAC (what XDP at its neighbours matches). */
@@ -348,6 +367,8 @@ export class MeshMonitor {
     const dueAt = new Map<string, number>();
     for (const v of this.nodes.values()) {
       if (!this.suspected(v, nowMs)) continue;
+      // Its heartbeats are refused for bad signatures, not missing: that is misbehaviour, found below.
+      if (this.recentBadSignatures(v, nowMs) >= this.options.badSignaturesToFlag) continue;
       const last = v.detector.lastHeartbeatMs!;
       onset.set(v.id, last);
       // A report counts once the node's next heartbeat was due: before that it was still up.
@@ -359,6 +380,20 @@ export class MeshMonitor {
       });
       if (evidence || nowMs - last >= this.options.classifyWithinMs) silent.push(v.id);
       else waiting.add(v.id);
+    }
+    // Silent neighbours are judged together: one still waiting keeps the others waiting, so a
+    // group cut off as a whole is seen whole, not node by node.
+    for (let moved = true; moved && waiting.size > 0; ) {
+      moved = false;
+      for (let i = silent.length - 1; i >= 0; i--) {
+        const n = silent[i]!;
+        if (nowMs - onset.get(n)! >= this.options.classifyWithinMs) continue;
+        if ([...this.neighboursOf(n)].some((m) => waiting.has(m))) {
+          waiting.add(n);
+          silent.splice(i, 1);
+          moved = true;
+        }
+      }
     }
     const silentSet = new Set(silent);
     const heard = (n: string) => !silentSet.has(n) && !waiting.has(n);
@@ -486,9 +521,9 @@ export const observeMeshEvent = (monitor: MeshMonitor, type: string, nodeId: str
       monitor.linksReported(nodeId, (payload as LinkMetricsReported).links, atMs);
       break;
     case "mesh.NodeMetricsReported": {
-      // What the node sends, its own and forwarded: a flood shows here first.
+      // What the node itself sends: forwarded bytes would flag the neighbours passing a flood on.
       const t = (payload as NodeMetricsReported).traffic;
-      monitor.metricsReported(nodeId, t.tx_bytes + t.forward_bytes + t.mgmt_tx_bytes, atMs);
+      monitor.metricsReported(nodeId, t.tx_bytes + t.mgmt_tx_bytes, atMs);
       break;
     }
   }

@@ -271,7 +271,7 @@ describe("cooldown: no flapping", () => {
     const topology: RouteTopology = { links: [...both("A", "X", 200), ...both("X", "B", 200), ...both("A", "B", 200)] };
     const nodes = { X: { mac: "m:x", flooding: true } };
     const other = recent("rate-limit-flooding-node", "link:A|X", [{ kind: "rate-limit", atNodes: ["A", "B"], mac: "m:x", pps: 1_000, burst: 1_000 }], NOW - 500, "pending");
-    expect(planHealing(misbehaving("X"), { topology, nodes, recentActions: [other] }, NOW)).toMatchObject({ decision: "hold", policy: "rate-limit-flooding-node", target: "node:X" });
+    expect(planHealing(misbehaving("X"), { topology, nodes, recentActions: [other] }, NOW)).toMatchObject({ decision: "hold", policy: "rate-limit-flooding-node", target: "misbehaving:X" });
   });
 });
 
@@ -312,7 +312,7 @@ describe("escalate to the operator", () => {
   it("given a dead node with a known MAC, then its heard neighbours fence it (drop its frames)", () => {
     const plan = expectPlan(planHealing(nodeFinding("node-dead", "C"), { topology: chain, nodes: { C: { mac: "02:00:00:00:00:0c" } } }, NOW));
     expect(plan.policy).toBe("fence-dead-node");
-    expect(plan.actions).toEqual([{ kind: "quarantine", atNodes: ["B"], mac: "02:00:00:00:00:0c", ttlMs: 60_000 }]);
+    expect(plan.actions).toEqual([{ kind: "quarantine", atNodes: ["B"], mac: "02:00:00:00:00:0c", ttlMs: 15_000 }]);
     expect(plan.expectedEffects).toEqual([{ kind: "node-isolated", node: "C", atNodes: ["B"] }]);
   });
 

@@ -26,7 +26,7 @@
  * | `budget.windowMs` | 10 000 ms |
  * | `escalateCooldownMs` | 900 000 ms (15 min) |
  * | `rateLimitPps` (when a node has no `baselinePps`) | 1 000 pps, burst = 1 s worth |
- * | `fenceTtlMs` (how long a dead node's neighbours drop its frames) | 60 000 ms |
+ * | `fenceTtlMs` (how long a dead node's neighbours drop its frames) | 15 000 ms |
  * | `policies` | `healingPolicies` |
  */
 import type { PlanStep } from "./events.ts";
@@ -197,6 +197,8 @@ const linkName = ([a, b]: Link): string => (a < b ? `${a}|${b}` : `${b}|${a}`);
 /** A stable name for what a finding blames; recent actions are matched on it. */
 export const findingTarget = (finding: Finding): string => {
   const b = finding.blamed;
+  // Misbehaviour is its own story: a node mitigated for a flood may still be found dead or silent.
+  if (finding.kind === "node-misbehaving" && b.kind === "node") return `misbehaving:${b.node}`;
   if (b.kind === "node") return `node:${b.node}`;
   if (b.kind === "link") return `link:${linkName(b.link)}`;
   return `cut:${[...b.nodes, ...b.links.map(linkName)].join(",")}`;
@@ -594,7 +596,7 @@ export const defaultPlanOptions: ResolvedPlanOptions = {
   budget: { maxActions: 10, windowMs: 10_000 },
   escalateCooldownMs: 900_000,
   rateLimitPps: 1_000,
-  fenceTtlMs: 60_000,
+  fenceTtlMs: 15_000,
   policies: healingPolicies,
 };
 

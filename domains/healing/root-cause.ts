@@ -142,6 +142,8 @@ export const localizeRootCauses = (snapshot: TopologySnapshot): RootCause[] => {
       }
     links.sort(byLink);
     const nodes = sorted(between);
+    // Heard but never linked to anything known (its first link report has not come): no cut to blame.
+    if (links.length === 0 && nodes.length === 0) return;
     const parts = [links.length > 0 ? `dead ${plural(links.length, "link")} ${links.map(key).join(", ")}` : "", nodes.length > 0 ? `silent ${nodes.join(", ")}` : ""];
     findings.push({
       kind: "partition",
@@ -271,6 +273,23 @@ const silentCauses = (
       blamed: { kind: "node", node: hub },
       affected: sorted(members),
       reason: `${hub} is heard but all ${members.length} silent nodes behind it hang only off it: ${hub}'s links towards them failed`,
+    });
+  }
+
+  // Several adjacent silent nodes whose every link to the heard part is reported dead: the
+  // group was cut off as a whole (or all of it failed at once, which from outside looks the
+  // same and is rarer). Blamed once, on the cut links, not as one dead node each.
+  for (const members of new Set(componentOf.values())) {
+    if (members.length < 2 || members.some((n) => explained.has(n))) continue;
+    const boundary: Link[] = [];
+    for (const n of members) for (const m of heardNeighbours(n)) boundary.push(normal(n, m));
+    if (boundary.length < 2 || !boundary.every((l) => dead.has(key(l)))) continue;
+    for (const n of members) explained.add(n);
+    findings.push({
+      kind: "partition",
+      blamed: { kind: "cut", nodes: [], links: boundary.sort(byLink) },
+      affected: sorted(members),
+      reason: `${plural(members.length, "silent node")} next to each other lost all ${plural(boundary.length, "link")} to the rest of the mesh at once: they are cut off`,
     });
   }
 

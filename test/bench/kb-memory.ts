@@ -12,6 +12,12 @@
  * holds Node itself, the TypeScript loader, effect, cbor-x and the event definitions: nothing is
  * subtracted (the RSS before the build is printed alongside for context). The last line is the
  * median over the runs: `kb_rss_mb=<n>`.
+ *
+ * `--loop` (`npm run bench:heal-memory`): the healing loop too, as `x0 up` runs it: every event
+ * also feeds the loop's monitor (failure detector per node, link state per direction), reports
+ * come every 250 ms of event time, and the loop runs a cycle after each round. Default rounds
+ * then 100, so every failure detector holds its full window of intervals. Last line
+ * `kb_loop_rss_mb=<n>`.
  */
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -19,6 +25,7 @@ import { parseArgs } from "node:util";
 // The subpath, not the "effect" barrel: the bench must not load more of effect than the product does.
 import * as Schema from "effect/Schema";
 import { HeartbeatSent, LinkMetricsReported, NodeAnnounced, NodeMetricsReported } from "../../domains/mesh/index.ts";
+import { HealingLoop, MeshMonitor, observeMeshEvent } from "../../domains/healing/index.ts";
 import { KnowledgeBase, type MeshEvent } from "../../projections/knowledge-base/index.ts";
 import { decodeCbor, encodeCbor } from "../../streams/envelope.ts";
 import { keyIdOf } from "../../streams/keys.ts";
@@ -27,14 +34,16 @@ const { values: flags } = parseArgs({
   options: {
     nodes: { type: "string", default: "10000" },
     links: { type: "string", default: "8" },
-    rounds: { type: "string", default: "3" },
+    rounds: { type: "string" },
+    loop: { type: "boolean", default: false },
     runs: { type: "string", default: "3" },
     child: { type: "boolean", default: false },
   },
 });
 const NODES = Number(flags.nodes);
 const LINKS = Number(flags.links);
-const ROUNDS = Number(flags.rounds);
+const LOOP = flags.loop;
+const ROUNDS = Number(flags.rounds ?? (LOOP ? 100 : 3));
 const RUNS = Number(flags.runs);
 for (const [name, value] of Object.entries({ nodes: NODES, links: LINKS, rounds: ROUNDS, runs: RUNS })) {
   if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer`);
@@ -91,14 +100,19 @@ const measure = (): ChildResult => {
   };
 
   const kb = new KnowledgeBase();
+  const monitor = LOOP ? new MeshMonitor() : undefined;
+  let ids = 0;
+  const loop = monitor ? new HealingLoop(monitor, () => `inc-${++ids}`) : undefined;
   let seq = 0;
   let events = 0;
   const keyIds: string[] = [];
   const start = Date.now();
+  let now = start;
   const apply = (type: Definition["type"], payload: unknown, i: number) => {
     seq++;
     events++;
     kb.apply({ type, payload } as MeshEvent, { seq, occurredAt: start + seq, keyId: keyIds[i]! });
+    if (monitor) observeMeshEvent(monitor, type, nodeIdOf(i), payload, now);
   };
 
   for (let i = 0; i < NODES; i++) {
@@ -123,6 +137,8 @@ const measure = (): ChildResult => {
   }
   let rx = 0;
   for (let round = 0; round < ROUNDS; round++) {
+    now = start + 250 * (round + 1);
+    if (loop) loop.tick(now);
     for (let i = 0; i < NODES; i++) {
       const nodeId = nodeIdOf(i);
       apply(
@@ -164,6 +180,7 @@ const measure = (): ChildResult => {
   for (const node of kb.nodes()) links += node.links?.samples.length ?? 0;
   // Keep the knowledge base reachable until after the reading.
   if (kb.size !== NODES || links !== NODES * LINKS) throw new Error(`knowledge base holds ${kb.size} nodes and ${links} links`);
+  if (monitor && monitor.size !== NODES) throw new Error(`the loop's monitor holds ${monitor.size} nodes`);
   return {
     rssMb: memory.rss / MB,
     rssBeforeMb: before.rss / MB,
@@ -187,7 +204,7 @@ const runChild = (): Promise<ChildResult> =>
   new Promise((resolve, reject) => {
     const runTs = fileURLToPath(new URL("../../adapters/cli/run-ts.js", import.meta.url));
     const self = fileURLToPath(import.meta.url);
-    const args = ["--expose-gc", runTs, self, "--child", "--nodes", String(NODES), "--links", String(LINKS), "--rounds", String(ROUNDS)];
+    const args = ["--expose-gc", runTs, self, "--child", "--nodes", String(NODES), "--links", String(LINKS), "--rounds", String(ROUNDS), ...(LOOP ? ["--loop"] : [])];
     const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
     child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString("utf8")));
@@ -207,7 +224,7 @@ if (flags.child) {
 } else {
   const results: ChildResult[] = [];
   for (let run = 1; run <= RUNS; run++) {
-    process.stderr.write(`[bench:kb-memory] run ${run}/${RUNS}: building ${NODES} nodes x ${LINKS} links, ${ROUNDS} rounds of reports\n`);
+    process.stderr.write(`[bench:kb-memory] run ${run}/${RUNS}: building ${NODES} nodes x ${LINKS} links, ${ROUNDS} rounds of reports${LOOP ? ", with the healing loop" : ""}\n`);
     const r = await runChild();
     if (!r.gc) process.stderr.write("[bench:kb-memory] warning: global.gc unavailable, RSS read without a forced collection\n");
     results.push(r);
@@ -216,5 +233,5 @@ if (flags.child) {
         `nodes=${r.nodes} links=${r.links} events_applied=${r.events} gc=${r.gc}`,
     );
   }
-  console.log(`kb_rss_mb=${median(results.map((r) => r.rssMb)).toFixed(1)}`);
+  console.log(`${LOOP ? "kb_loop_rss_mb" : "kb_rss_mb"}=${median(results.map((r) => r.rssMb)).toFixed(1)}`);
 }
