@@ -1,11 +1,15 @@
+import { agent, agentUsage } from "./commands/agent.ts";
 import { audit, auditUsage } from "./commands/audit.ts";
+import { chaos, chaosUsage } from "./commands/chaos.ts";
 import { heal, healUsage } from "./commands/heal.ts";
 import { incidents, incidentsUsage } from "./commands/incidents.ts";
+import { kb, kbUsage } from "./commands/kb.ts";
 import { replay, replayUsage, tail, tailUsage } from "./commands/read.ts";
 import { sim, simUsage } from "./commands/sim.ts";
 import { up, upUsage } from "./commands/up.ts";
 import { UsageError } from "./options.ts";
 import { NatsServerError } from "../../streams/errors.ts";
+import { ScenarioError } from "../../domains/chaos/index.ts";
 
 const commands: Record<string, { run: (argv: string[]) => Promise<number>; usage: string; summary: string }> = {
   up: { run: up, usage: upUsage, summary: "start the control plane (embedded NATS if needed, streams, projections, API)" },
@@ -13,8 +17,11 @@ const commands: Record<string, { run: (argv: string[]) => Promise<number>; usage
   tail: { run: tail, usage: tailUsage, summary: "follow events on a subject filter as JSON lines" },
   replay: { run: replay, usage: replayUsage, summary: "print a stream's history as JSON lines, signatures verified" },
   incidents: { run: incidents, usage: incidentsUsage, summary: "list incidents, show one with its event chain, list operator commands" },
+  chaos: { run: chaos, usage: chaosUsage, summary: "break a twin mesh as a scenario says and report what the healing loop did" },
   heal: { run: heal, usage: healUsage, summary: "issue a healing command to a node as an operator and wait for its outcome" },
   audit: { run: audit, usage: auditUsage, summary: "cross-check the audit log's Merkle hashing: roots and proofs of leaves on stdin" },
+  kb: { run: kb, usage: kbUsage, summary: "print the knowledge base as it was at a past time, rebuilt by replaying MESH" },
+  agent: { run: agent, usage: agentUsage, summary: "run a mesh node's edge agent: announce, report links and counters, carry out its healing commands" },
 };
 
 const usage = () =>
@@ -52,7 +59,7 @@ export const main = async (argv: string[]): Promise<number> => {
       process.stderr.write(`x0 ${name}: ${(error as Error).message}\n\n${command.usage}\n`);
       return 2;
     }
-    if (error instanceof RangeError || error instanceof NatsServerError) {
+    if (error instanceof RangeError || error instanceof NatsServerError || error instanceof ScenarioError) {
       process.stderr.write(`x0 ${name}: ${error.message}\n`);
       return 1;
     }
