@@ -104,8 +104,10 @@ say "nats-server $version ready ($bin)"
 
 # XDP (ebpf/, adapters/xdp, test/kernel): clang builds the program, libbpf-dev and
 # linux-libc-dev hold its headers, bpftool loads it and updates its pinned maps, iproute2
-# attaches it, ping and nsenter (util-linux) drive the kernel tests.
-XDP_PACKAGES=(clang llvm libbpf-dev linux-libc-dev bpftool iproute2 iputils-ping util-linux)
+# attaches it, ping and nsenter (util-linux) drive the kernel tests. batctl drives batman-adv
+# (adapters/batman-adv); user-mode-linux is the guest kernel with batman-adv for the batman-adv
+# lab (test/kernel/batman.test.ts), whose modules kmod's modprobe loads.
+XDP_PACKAGES=(clang llvm libbpf-dev linux-libc-dev bpftool iproute2 iputils-ping util-linux batctl user-mode-linux kmod)
 is_installed() { dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null | grep -qx installed; }
 missing=()
 for package in "${XDP_PACKAGES[@]}"; do is_installed "$package" || missing+=("$package"); done

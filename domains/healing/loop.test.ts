@@ -158,10 +158,12 @@ describe("healing loop: given a hung node (silent, still forwarding)", () => {
 });
 
 describe("healing loop: given a degraded link with a detour", () => {
-  it("when batman-adv already avoids it (its TQ fell with the loss), then nothing is opened", () => {
+  it("when batman-adv already avoids it (its TQ fell with the loss), then it is taken out of service at both ends", () => {
     const { mesh, loop } = setup();
     mesh.state.loss.set(key("B", "E"), 0.35);
-    expect(mesh.run(loop, mesh.now + 10_000, agent(mesh))).toEqual([]);
+    const events = mesh.run(loop, mesh.now + 10_000, agent(mesh));
+    const plan = events.find((e) => e.type === "heal.ActionPlanned")?.data as { policy: string } | undefined;
+    expect(plan?.policy).toBe("block-degraded-link");
   });
 
   it("when its latency rises (TQ does not see it), then the loop steers transit off it with hop_penalty and recovers once routes avoid it", () => {

@@ -333,12 +333,9 @@ export class HealingLoop {
           break;
         }
         case "node-isolated": {
-          // Each enforcing neighbour reported since it applied the block, and no longer hears the node.
-          const still = e.atNodes.filter((n) => {
-            const at = this.monitor.reportedAt(n);
-            const tq = this.monitor.reportedTq(n, e.node);
-            return at === undefined || at < appliedAt || (tq !== undefined && tq > 5);
-          });
+          // Each enforcing neighbour applied the block (the incident is `applied`) and reports it
+          // no longer hears the node.
+          const still = e.atNodes.filter((n) => this.monitor.reportsDead(n, e.node) === false);
           if (still.length > 0) return { observed: false, evidence: `${still.length} of ${e.atNodes.length} neighbours have not shown ${e.node} blocked yet` };
           seen.push(`${e.node} isolated at ${e.atNodes.length} neighbour(s)`);
           break;

@@ -10,8 +10,9 @@
  * | option | default |
  * |---|---|
  * | `detector` | failure-detector defaults (threshold 8) |
- * | `link` | link-degradation defaults, but `warmUpSamples` 30 and `enterAfter` 5: a radio link's spread needs more than 10 samples to show, and fading lasts seconds (a severe change still degrades at once) |
+ * | `link` | link-degradation defaults, but `warmUpSamples` 30 and `enterAfter` 5 (a radio link's spread needs more than 10 samples to show, and fading lasts seconds; a severe change still degrades at once), and TQ `{ enter: 0.95, exit: 0.5 }`: TQ is batman-adv's slow window average, so degradation is judged on the agent's loss and latency probes and on TQ only when it collapses |
  * | `deadTq` (a neighbour's TQ at or below it: the link is dead) | 5 |
+ * | `deadLastSeenMs` (a neighbour unheard this long, batman-adv's `last_seen_msecs`, is dead too: TQ is a window average and falls late) | 5 000 |
  * | `deadAfter` (consecutive dead reports before a link between heard nodes counts as dead) | 3 |
  * | `usefulTq` (a link whose baseline TQ stays below it in both directions is never blamed: it dropping out is radio life) | 64 |
  * | `observers` (nodes whose reports reach the control plane directly) | every heard node |
@@ -34,6 +35,7 @@ export interface MonitorOptions {
   readonly link?: LinkDegradationOptions;
   readonly deadTq?: number;
   readonly deadAfter?: number;
+  readonly deadLastSeenMs?: number;
   readonly usefulTq?: number;
   readonly observers?: readonly string[];
   readonly classifyWithinMs?: number;
@@ -55,6 +57,8 @@ interface ReportedLink {
   readonly loss: number;
   readonly latency_ms: number;
   readonly hardIf: string | undefined;
+  /** batman-adv's `last_seen_msecs`: how long ago the neighbour was last heard. */
+  readonly lastSeenMs: number;
 }
 
 interface DirectedLinkState {
@@ -109,6 +113,7 @@ export class MeshMonitor {
       ...options,
       deadTq: options.deadTq ?? 5,
       deadAfter: options.deadAfter ?? 3,
+      deadLastSeenMs: options.deadLastSeenMs ?? 5_000,
       usefulTq: options.usefulTq ?? 64,
       classifyWithinMs: options.classifyWithinMs ?? 1_500,
       floodFactor: options.floodFactor ?? 5,
@@ -179,13 +184,13 @@ export class MeshMonitor {
       // Several interfaces to one neighbour: keep the best, as batman-adv's router choice does.
       const seen = links.get(neighbour);
       if (seen && seen.tq >= s.tq) continue;
-      links.set(neighbour, { mac: s.neigh_address, tq: s.tq, loss: s.loss, latency_ms: s.latency_ms, hardIf: s.hard_ifname });
+      links.set(neighbour, { mac: s.neigh_address, tq: s.tq, loss: s.loss, latency_ms: s.latency_ms, hardIf: s.hard_ifname, lastSeenMs: s.last_seen_msecs });
     }
     // A neighbour that vanished from the table is a dead link, reported with TQ 0, unless only
     // this node ever claimed the link: then it was never there (a liar's phantom), and goes.
     for (const [neighbour, old] of previous) {
       if (links.has(neighbour)) continue;
-      if (this.nodes.get(neighbour)?.links.has(nodeId)) links.set(neighbour, { ...old, tq: 0, loss: 1 });
+      if (this.nodes.get(neighbour)?.links.has(nodeId)) links.set(neighbour, { ...old, tq: 0, loss: 1, lastSeenMs: Infinity });
       else {
         this.directed.delete(`${nodeId}>${neighbour}`);
         if (!this.directed.has(`${neighbour}>${nodeId}`)) this.adjacency.delete(undirected(nodeId, neighbour));
@@ -197,7 +202,7 @@ export class MeshMonitor {
       const key = undirected(nodeId, neighbour);
       if (!this.adjacency.has(key)) this.adjacency.set(key, nodeId < neighbour ? [nodeId, neighbour] : [neighbour, nodeId]);
       const d = this.directedState(nodeId, neighbour);
-      const dead = l.tq <= this.options.deadTq;
+      const dead = this.isDead(l);
       if (!dead) d.degradation = observeLinkSample(d.degradation, l).state;
       d.deadReports = dead ? d.deadReports + 1 : 0;
       d.deadSince = dead ? (d.deadSince ?? atMs) : undefined;
@@ -209,11 +214,15 @@ export class MeshMonitor {
     this.judgeClaims(v);
   }
 
+  private isDead(l: ReportedLink): boolean {
+    return l.tq <= this.options.deadTq || l.lastSeenMs >= this.options.deadLastSeenMs;
+  }
+
   private directedState(from: string, to: string): DirectedLinkState {
     const key = `${from}>${to}`;
     let d = this.directed.get(key);
     if (!d) {
-      d = { degradation: initialLinkState({ warmUpSamples: 30, enterAfter: 5, ...this.options.link }), badSince: undefined, deadReports: 0, deadSince: undefined };
+      d = { degradation: initialLinkState({ warmUpSamples: 30, enterAfter: 5, tq: { enter: 0.95, exit: 0.5 }, ...this.options.link }), badSince: undefined, deadReports: 0, deadSince: undefined };
       this.directed.set(key, d);
     }
     return d;
@@ -323,7 +332,7 @@ export class MeshMonitor {
     for (const v of this.nodes.values()) {
       const silent = this.suspected(v, nowMs);
       for (const [target, l] of v.links) {
-        const tq = silent || l.tq <= this.options.deadTq ? 0 : l.tq;
+        const tq = silent || this.isDead(l) ? 0 : l.tq;
         out.push(l.hardIf === undefined ? { source: v.id, target, tq } : { source: v.id, target, tq, hardIf: l.hardIf });
       }
     }
@@ -338,6 +347,12 @@ export class MeshMonitor {
   /** The latest TQ `from` reports for `to`; undefined when it never listed it. */
   reportedTq(from: string, to: string): number | undefined {
     return this.nodes.get(from)?.links.get(to)?.tq;
+  }
+
+  /** Whether `from`'s latest report says it no longer hears `to` (TQ gone or unheard for `deadLastSeenMs`). */
+  reportsDead(from: string, to: string): boolean | undefined {
+    const l = this.nodes.get(from)?.links.get(to);
+    return l === undefined ? undefined : this.isDead(l);
   }
 
   /** When `from` last reported its link table. */
@@ -409,7 +424,8 @@ export class MeshMonitor {
         const other = this.nodes.get(m);
         if (!other || !heard(m)) continue;
         const stale = other.linksAt === undefined || other.linksAt <= due;
-        if (stale || (other.links.get(n)?.tq ?? 0) <= this.options.deadTq) deadLinks.push(n < m ? [n, m] : [m, n]);
+        const link = other.links.get(n);
+        if (stale || link === undefined || this.isDead(link)) deadLinks.push(n < m ? [n, m] : [m, n]);
       }
     }
     for (const [key, d] of this.directed) {
@@ -426,9 +442,10 @@ export class MeshMonitor {
       if (far === undefined || far <= d.badSince) continue;
       if (!this.useful(from, to)) continue;
       anyBad = true;
-      const tq = Math.max(this.nodes.get(from)!.links.get(to)?.tq ?? 0, back ? (this.nodes.get(to)!.links.get(from)?.tq ?? 0) : 0);
+      const forward = this.nodes.get(from)!.links.get(to);
+      const backward = back ? this.nodes.get(to)!.links.get(from) : undefined;
       const link: Link = from < to ? [from, to] : [to, from];
-      if (tq <= this.options.deadTq) deadLinks.push(link);
+      if ((forward === undefined || this.isDead(forward)) && (backward === undefined || this.isDead(backward))) deadLinks.push(link);
       else degradedLinks.push(link);
       const since = Math.max(d.badSince, back?.badSince ?? d.badSince);
       onset.set(undirected(from, to), Math.min(onset.get(undirected(from, to)) ?? Infinity, since));

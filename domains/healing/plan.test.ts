@@ -79,12 +79,13 @@ describe("re-route around a bad link", () => {
       for (const r of bestRoutesTo(healed, d).values()) expect(r.links.some((l) => (l.source === "A" && l.target === "B") || (l.source === "B" && l.target === "A"))).toBe(false);
   });
 
-  it("given the current penalties already keep routes off a degraded link, then nothing is done (hold)", () => {
+  it("given the current penalties already keep routes off a degraded link, then re-route does not apply and the link is taken out of service at both ends", () => {
     const ab = hopPenaltyToAvoid(square, "A", "B")!;
     const ba = hopPenaltyToAvoid(square, "B", "A")!;
     const topology: RouteTopology = { ...square, nodes: { A: { interfaceHopPenalty: { mesh0: ab.hopPenalty } }, B: { interfaceHopPenalty: { mesh0: ba.hopPenalty } } } };
-    const d = planHealing(linkFinding("link-degraded", "A", "B"), { topology }, NOW);
-    expect(d).toMatchObject({ decision: "hold", why: expect.stringContaining("no route uses A|B") });
+    const d = expectPlan(planHealing(linkFinding("link-degraded", "A", "B"), { topology, nodes: { A: { mac: "m:a" }, B: { mac: "m:b" } } }, NOW));
+    expect(d.policy).toBe("block-degraded-link");
+    expect(d.skipped.find((s) => s.policy === "re-route-around-link")).toMatchObject({ cause: "precondition", why: expect.stringContaining("no route uses A|B") });
   });
 
   it("given the same for a dead link, then re-route does not apply (nothing to raise) and the interface is restarted", () => {

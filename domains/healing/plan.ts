@@ -640,14 +640,6 @@ export const planHealing = (finding: Finding, context: PlanningContext, nowMs: n
   const recent = context.recentActions ?? [];
   const skipped: Skipped[] = [];
 
-  // A degraded link batman-adv already routes around needs nothing: TQ reflects its loss.
-  if (finding.kind === "link-degraded" && finding.blamed.kind === "link") {
-    const [a, b] = finding.blamed.link;
-    const avoid = { hopPenalty: context.hopPenalty ?? DEFAULT_HOP_PENALTY, ...(context.routeDestinations ? { destinations: context.routeDestinations } : {}) };
-    const unused = [hopPenaltyToAvoid(context.topology, a, b, avoid), hopPenaltyToAvoid(context.topology, b, a, avoid)].every((x) => x === undefined || x.hopPenalty === x.currentHopPenalty);
-    if (unused) return { decision: "hold", policy: "re-route-around-link", target, untilMs: nowMs, why: `no route uses ${linkName(finding.blamed.link)}: batman-adv already avoids it` };
-  }
-
   for (const policy of options.policies) {
     if (!policy.handles.includes(finding.kind)) continue;
     const byTarget = priorOf(policy, target, recent, (r) => r.policy === policy.name && r.target === target, nowMs);
