@@ -74,8 +74,8 @@ describe("quarantine and release", () => {
     twin.advanceTo(10_000);
     expect(rec.of("D")).toHaveLength(heardBefore);
     // The enforcing node reports D's link dead: it drops D's OGMs.
-    const bLinks = rec.of("B", "mesh.LinkMetricsReported").at(-1)!.payload as { links: { neigh_address: string; tq: number }[] };
-    expect(bLinks.links.find((l) => l.neigh_address === mac)!.tq).toBe(0);
+    const bLinks = rec.of("B", "mesh.LinkMetricsReported").at(-1)!.payload as { links: { neigh_address: string; tq: number; last_seen_msecs: number }[] };
+    expect(bLinks.links.find((l) => l.neigh_address === mac)!.last_seen_msecs).toBeGreaterThanOrEqual(3_000);
 
     const release = twin.applyCommand(command("B", { kind: "release", source: { kind: "mac", mac } }))!;
     expect(release.outcome.payload).toMatchObject({ exitCode: 0, detail: expect.stringContaining("removed the drop rule") });

@@ -63,6 +63,8 @@ export interface DirectedLink {
   reverse: DirectedLink | undefined;
   /** Active effects by key (`fault:<id>`, `restart:<ifname>`, `impair`). */
   readonly effects: Map<string, LinkEffect>;
+  /** batman-adv's TQ for this direction as `from` reports it, and when it last moved (see twin.ts, `BATMAN_TQ_TIME_CONSTANT_MS`). */
+  tqView?: { tq: number; atMs: number };
 }
 
 export type GatewayMode = "off" | "client" | "server";

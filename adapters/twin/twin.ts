@@ -32,6 +32,26 @@ import { generateTopology, loadMeshviewer, meanDegree, type MeshTopology } from 
 
 export { nodeKeySeed } from "./node.ts";
 
+/**
+ * batman-adv's TQ is an average over a window of OGMs, not the radio of this instant: a link
+ * that degrades or dies shows in its TQ (and in its routes) over a few seconds. The twin
+ * reports TQ as an exponential average of the true TQ with this time constant; loss and
+ * latency (measured by the node agent's probes) and last-seen are reported as they are now.
+ */
+export const BATMAN_TQ_TIME_CONSTANT_MS = 2_500;
+
+const batmanTq = (link: DirectedLink, tq: number, t: number): number => {
+  const view = link.tqView;
+  if (!view) {
+    link.tqView = { tq, atMs: t };
+    return tq;
+  }
+  const w = 1 - Math.exp(-Math.max(0, t - view.atMs) / BATMAN_TQ_TIME_CONSTANT_MS);
+  view.tq += w * (tq - view.tq);
+  view.atMs = t;
+  return Math.round(view.tq);
+};
+
 /** Reported as `software.x0` so operators can tell a simulated node from a real one. */
 export const TWIN_SOFTWARE = "x0-twin/0.1";
 
@@ -500,7 +520,7 @@ export class MeshTwin {
     const events: { definition: EventDefinition; payload: unknown }[] = [];
     if (heartbeat) events.push({ definition: HeartbeatSent, payload: { nodeId: id, uptime: round(Math.max(0, t - node.bootedAt) / 1000, 2) } });
     if (sample) {
-      events.push({ definition: LinkMetricsReported, payload: { nodeId: id, links: this.linkEntries(node, sample.links) } });
+      events.push({ definition: LinkMetricsReported, payload: { nodeId: id, links: this.linkEntries(node, sample.links, t) } });
       events.push({ definition: NodeMetricsReported, payload: { nodeId: id, ...sample.metrics } });
     }
     const announce = node.announcedAt === undefined || t - node.announcedAt >= this.announceEveryMs;
@@ -560,11 +580,11 @@ export class MeshTwin {
    * phantom one to a node it has no link with: its neighbours' reports contradict the first, and
    * the phantom's own table never lists it back.
    */
-  private linkEntries(node: SimulatedNode, samples: readonly (LinkMetrics & { link: DirectedLink })[]): LinkSample[] {
+  private linkEntries(node: SimulatedNode, samples: readonly (LinkMetrics & { link: DirectedLink })[], t: number): LinkSample[] {
     let entries: LinkSample[] = samples.map((s) => ({
       neigh_address: s.link.neighMac,
       hard_ifname: s.link.hardIfname,
-      tq: s.tq,
+      tq: batmanTq(s.link, s.tq, t),
       last_seen_msecs: s.last_seen_msecs,
       throughput: s.throughput,
       loss: s.loss,

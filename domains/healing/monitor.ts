@@ -389,11 +389,12 @@ export class MeshMonitor {
       // A report counts once the node's next heartbeat was due: before that it was still up.
       const due = last + intervalStatistics(v.detector).meanMs;
       dueAt.set(v.id, due);
-      const evidence = [...this.neighboursOf(v.id)].some((n) => {
-        const other = this.nodes.get(n);
-        return other !== undefined && !this.suspected(other, nowMs) && other.linksAt !== undefined && other.linksAt > due;
-      });
-      if (evidence || nowMs - last >= this.options.classifyWithinMs) silent.push(v.id);
+      const around = [...this.neighboursOf(v.id)].map((n) => this.nodes.get(n)).filter((o): o is NodeView => o !== undefined && !this.suspected(o, nowMs));
+      const evidence = around.some((o) => o.linksAt !== undefined && o.linksAt > due);
+      // A neighbour that has not been heard since this node went quiet may be going quiet with
+      // it (a group cut off at once): wait for it, so the group is judged as one.
+      const goingQuiet = around.some((o) => (o.detector.lastHeartbeatMs ?? 0) <= due);
+      if ((evidence && !goingQuiet) || nowMs - last >= this.options.classifyWithinMs) silent.push(v.id);
       else waiting.add(v.id);
     }
     // Silent neighbours are judged together: one still waiting keeps the others waiting, so a
