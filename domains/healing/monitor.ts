@@ -18,7 +18,7 @@
  * | `observers` (nodes whose reports reach the control plane directly) | every heard node |
  * | `classifyWithinMs` (longest wait for a neighbour's report before telling dead from hung) | 1 500 |
  * | `floodFactor` (tx rate over its own baseline that is a flood) | 5 |
- * | `minFloodBytesPerSecond` | 50 000 |
+ * | `minFloodBytesPerSecond` (of its own transmit bytes, not what it forwards) | 3 000 |
  * | `lieTq` (claims at least this TQ to a neighbour that, reporting too, does not list it at all) | 250 |
  * | `lieAfter` (consecutive reports with such a claim) | 3 |
  * | `badSignaturesToFlag` (refused signatures within `badSignatureWindowMs`) | 3 in 60 000 ms |
@@ -117,7 +117,7 @@ export class MeshMonitor {
       usefulTq: options.usefulTq ?? 64,
       classifyWithinMs: options.classifyWithinMs ?? 1_500,
       floodFactor: options.floodFactor ?? 5,
-      minFloodBytesPerSecond: options.minFloodBytesPerSecond ?? 50_000,
+      minFloodBytesPerSecond: options.minFloodBytesPerSecond ?? 3_000,
       lieTq: options.lieTq ?? 250,
       lieAfter: options.lieAfter ?? 3,
       badSignaturesToFlag: options.badSignaturesToFlag ?? 3,
