@@ -181,6 +181,7 @@ export const simulateHealing = (options: HealingSimulationOptions): HealingSimul
     for (let d = queue.popUntil(t); d; d = queue.popUntil(t)) {
       switch (d.kind) {
         case "mesh":
+          if (!heal) break; // batman-adv alone: nobody watches
           // The live loop judges at the newest event time it has seen: the same here.
           watermark = Math.max(watermark, d.atMs);
           observeMeshEvent(monitor, d.type, d.nodeId, d.payload, d.atMs);

@@ -126,7 +126,7 @@ describe("healing loop: given a node crash", () => {
     expect(d).toEqual([expect.objectContaining({ kind: "node-dead", blamed: { kind: "node", node: "E" } })]);
     const plan = events.find((e) => e.type === "heal.ActionPlanned")!.data as unknown as { policy: string; steps: { action: unknown; targetNodeIds: string[] }[] };
     expect(plan.policy).toBe("fence-dead-node");
-    expect(plan.steps).toEqual([{ action: { kind: "quarantine", source: { kind: "mac", mac: mac("E") }, ttlMs: 15_000 }, targetNodeIds: ["B", "D", "F"] }]);
+    expect(plan.steps).toEqual([{ action: { kind: "quarantine", source: { kind: "mac", mac: mac("E") }, ttlMs: 5_000 }, targetNodeIds: ["B", "D", "F"] }]);
     expect(types(events).filter((t) => t === "heal.HealingCommandIssued")).toHaveLength(3);
     expect(types(events)).toContain("heal.Recovered");
     const onset = (events[0]!.data as { onsetAt: number }).onsetAt;

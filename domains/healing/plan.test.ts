@@ -313,7 +313,7 @@ describe("escalate to the operator", () => {
   it("given a dead node with a known MAC, then its heard neighbours fence it (drop its frames)", () => {
     const plan = expectPlan(planHealing(nodeFinding("node-dead", "C"), { topology: chain, nodes: { C: { mac: "02:00:00:00:00:0c" } } }, NOW));
     expect(plan.policy).toBe("fence-dead-node");
-    expect(plan.actions).toEqual([{ kind: "quarantine", atNodes: ["B"], mac: "02:00:00:00:00:0c", ttlMs: 15_000 }]);
+    expect(plan.actions).toEqual([{ kind: "quarantine", atNodes: ["B"], mac: "02:00:00:00:00:0c", ttlMs: 5_000 }]);
     expect(plan.expectedEffects).toEqual([{ kind: "node-isolated", node: "C", atNodes: ["B"] }]);
   });
 

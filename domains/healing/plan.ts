@@ -26,7 +26,7 @@
  * | `budget.windowMs` | 10 000 ms |
  * | `escalateCooldownMs` | 900 000 ms (15 min) |
  * | `rateLimitPps` (when a node has no `baselinePps`) | 1 000 pps, burst = 1 s worth |
- * | `fenceTtlMs` (how long a dead node's neighbours drop its frames) | 15 000 ms |
+ * | `fenceTtlMs` (how long a dead node's neighbours drop its frames) | 5 000 ms |
  * | `policies` | `healingPolicies` |
  */
 import type { PlanStep } from "./events.ts";
@@ -596,7 +596,7 @@ export const defaultPlanOptions: ResolvedPlanOptions = {
   budget: { maxActions: 10, windowMs: 10_000 },
   escalateCooldownMs: 900_000,
   rateLimitPps: 1_000,
-  fenceTtlMs: 15_000,
+  fenceTtlMs: 5_000,
   policies: healingPolicies,
 };
 
