@@ -2,6 +2,8 @@ import { parseArgs } from "node:util";
 import { connectNats } from "../../../streams/connection.ts";
 import { readEvents, stringifyEvent, streamForSubject, type ReadOptions, type ReadStart } from "../../../streams/event-reader.ts";
 import { streams } from "../../../streams/topology.ts";
+import type { AuditedStream } from "../../../domains/audit/index.ts";
+import { ReplayAuditCheck, withAuditVerdict } from "../../../projections/audit/index.ts";
 import { dataDirFrom, parseIntOption, parseTime, resolveServers, UsageError } from "../options.ts";
 
 export const tailUsage = `x0 tail <subject-filter> [options]
@@ -21,6 +23,9 @@ export const replayUsage = `x0 replay --stream S [options]
   --from-seq N       start at stream sequence N
   --since TIME       start at a time (RFC 3339, or a duration ago: 15m, 2h)
   --until TIME|SEQ   stop after this time or sequence (inclusive)
+  --verify           also check each event against the audit log: an inclusion proof against the
+                     latest signed checkpoint (adds "audit" to each line: included, pending,
+                     mismatch or unverifiable); exit code 1 on a mismatch. Audited streams only.
   --data-dir DIR     where to find a local x0 up's server (default ./.x0)`;
 
 /** The stream of a subject filter, or a usage error naming the subjects there are. */
@@ -81,6 +86,7 @@ export const replay = async (argv: string[]): Promise<number> => {
       "from-seq": { type: "string" },
       since: { type: "string" },
       until: { type: "string" },
+      verify: { type: "boolean" },
       "data-dir": { type: "string" },
     },
     strict: true,
@@ -91,20 +97,27 @@ export const replay = async (argv: string[]): Promise<number> => {
   if (streamOf(subject) !== definition.name) throw new UsageError(`subject ${subject} is not in stream ${definition.name}`);
   let until: ReadOptions["until"];
   if (values.until !== undefined) until = /^\d+$/.test(values.until) ? { seq: Number(values.until) } : { time: parseTime("until", values.until) };
+  if (values.verify && !definition.audited) throw new UsageError(`--verify needs an audited stream; ${definition.name} is not in the audit log`);
   const nc = await connectNats({ servers: await resolveServers(dataDirFrom(values["data-dir"])), name: "x0-replay" });
   const counts = new Map<string, number>();
+  const audited = new Map<string, number>();
   let total = 0;
+  const audit = values.verify ? await ReplayAuditCheck.open(nc, definition.name as AuditedStream) : undefined;
   try {
     for await (const event of readEvents(nc, { subject, start: startFrom(values, "all"), ...(until ? { until } : {}) })) {
       total++;
       counts.set(event.status, (counts.get(event.status) ?? 0) + 1);
-      await writeLine(stringifyEvent(event));
+      const verdict = await audit?.check(event.seq);
+      if (verdict) audited.set(verdict.status, (audited.get(verdict.status) ?? 0) + 1);
+      await writeLine(verdict ? withAuditVerdict(stringifyEvent(event), verdict) : stringifyEvent(event));
     }
   } finally {
+    await audit?.close();
     await nc.close();
   }
+  if (audit) process.stderr.write(`audit log: ${[...audited].map(([status, n]) => `${status}=${n}`).join(" ") || "no events"}\n`);
   const verified = counts.get("verified") ?? 0;
   const refused = [...counts].filter(([status]) => status !== "verified").map(([status, n]) => `${status}=${n}`);
   process.stderr.write(`replayed ${total} events from ${definition.name}: ${verified} verified${refused.length ? `, not verified: ${refused.join(" ")}` : ""}\n`);
-  return verified === total ? 0 : 1;
+  return verified === total && !audited.has("mismatch") ? 0 : 1;
 };

@@ -1,0 +1,172 @@
+import { Worker } from "node:worker_threads";
+import { HASH_BYTES, LeafEncoder } from "../../domains/audit/index.ts";
+import { FrontierTree, hashEncodedLeaf, NO_HEADERS, STREAM_NAMES } from "./leaf-records.ts";
+
+/**
+ * Turns stored messages into leaf hashes, in the order they are pushed. Encoding and hashing a
+ * leaf costs about as much as receiving the message, so by default it runs on a worker thread
+ * while the main thread keeps reading the streams; `worker: false` does it in the caller's
+ * thread (tests, small reads). Messages travel packed (leaf-records.ts) in one transferable
+ * buffer per batch; results come back per group (a checkpoint window).
+ */
+
+const BATCH_BYTES = 512 * 1024;
+
+export interface LeafHasherOptions {
+  /** Hash on a worker thread (default) or in the caller's thread. */
+  readonly worker?: boolean;
+}
+
+/** The result of one group of messages (a checkpoint window). */
+export interface HashedGroup {
+  /** Leaf hashes, 32 bytes each, in push order. */
+  readonly hashes: Uint8Array;
+  /** With a tree (`startTree`): its size, root and frontier once the group's leaves are appended. */
+  readonly tree?: { readonly size: number; readonly root: Uint8Array; readonly peaks: readonly Uint8Array[] };
+}
+
+type Reply = { id: number; hashes?: Uint8Array; size?: number; root?: Uint8Array; peaks?: Uint8Array[] };
+
+export class LeafHasher {
+  private readonly encoder = new LeafEncoder();
+  private worker: Worker | undefined;
+  private readonly waiting = new Map<number, (reply: Reply) => void>();
+  private nextId = 0;
+  private failure: Error | undefined;
+  private batch = Buffer.from(new ArrayBuffer(BATCH_BYTES));
+  private view = new DataView(this.batch.buffer);
+  private used = 0;
+  private count = 0;
+  private parts: Promise<Uint8Array>[] = [];
+  /** Whether leaves are appended to a tree (worker side, or `inlineTree`). */
+  private treeKept = false;
+  private inlineTree: FrontierTree | undefined;
+  // Inline mode: hashes of the current group so far.
+  private inlineHashes: Uint8Array[] = [];
+
+  constructor(options: LeafHasherOptions = {}) {
+    if (options.worker === false) return;
+    this.worker = new Worker(new URL("./leaf-worker.js", import.meta.url));
+    this.worker.on("message", (reply: Reply) => {
+      const resolve = this.waiting.get(reply.id);
+      this.waiting.delete(reply.id);
+      if (this.waiting.size === 0) this.worker?.unref();
+      resolve?.(reply);
+    });
+    this.worker.on("error", (error) => {
+      this.failure = error;
+      for (const resolve of this.waiting.values()) resolve({ id: -1 });
+      this.waiting.clear();
+    });
+    this.worker.unref();
+  }
+
+  private request(message: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<Reply> {
+    const id = this.nextId++;
+    const reply = new Promise<Reply>((resolve) => this.waiting.set(id, resolve));
+    // Referenced only while replies are due: an idle hasher does not keep the process alive.
+    this.worker!.ref();
+    this.worker!.postMessage({ ...message, id }, transfer);
+    return reply;
+  }
+
+  /** From now on, append every leaf to the tree with this frontier; each group reports its root. */
+  startTree(frontier: { readonly size: number; readonly peaks: readonly Uint8Array[] }): void {
+    this.flush();
+    this.treeKept = true;
+    if (this.worker) this.worker.postMessage({ op: "tree", size: frontier.size, peaks: frontier.peaks.map((p) => new Uint8Array(p)) });
+    else this.inlineTree = new FrontierTree(frontier.size, frontier.peaks);
+  }
+
+  /** Adds one stored message (stream: its AUDITED_STREAMS index) to the current group. */
+  push(stream: number, seq: number, subject: string, header: Uint8Array | undefined, payload: Uint8Array): void {
+    if (!this.worker) {
+      this.encoder.encodeWire(STREAM_NAMES[stream]!, seq, Buffer.from(subject, "utf8"), header, payload);
+      const leaf = hashEncodedLeaf(this.encoder);
+      this.inlineHashes.push(leaf);
+      this.inlineTree?.append(leaf);
+      return;
+    }
+    const need = 9 + 4 + subject.length * 3 + 4 + (header?.length ?? 0) + 4 + payload.length;
+    if (this.used + need > this.batch.length) {
+      this.flush();
+      if (need > this.batch.length) this.grow(need);
+    }
+    let at = this.used;
+    this.batch[at] = stream;
+    this.view.setUint32(at + 1, Math.floor(seq / 0x1_0000_0000));
+    this.view.setUint32(at + 5, seq >>> 0);
+    at += 9;
+    const subjectLength = this.batch.write(subject, at + 4, "utf8");
+    this.view.setUint32(at, subjectLength);
+    at += 4 + subjectLength;
+    if (header) {
+      this.view.setUint32(at, header.length);
+      this.batch.set(header, at + 4);
+      at += 4 + header.length;
+    } else {
+      this.view.setUint32(at, NO_HEADERS);
+      at += 4;
+    }
+    this.view.setUint32(at, payload.length);
+    this.batch.set(payload, at + 4);
+    this.used = at + 4 + payload.length;
+    this.count++;
+  }
+
+  private grow(bytes: number): void {
+    // Its own ArrayBuffer (never a pooled one): it is transferred to the worker, not copied.
+    this.batch = Buffer.from(new ArrayBuffer(bytes));
+    this.view = new DataView(this.batch.buffer);
+  }
+
+  private flush(): void {
+    if (this.count === 0 || !this.worker) return;
+    const records = new Uint8Array(this.batch.buffer, 0, this.used);
+    const count = this.count;
+    this.used = 0;
+    this.count = 0;
+    const reply = this.request({ op: "hash", records, count }, [records.buffer as ArrayBuffer]);
+    this.grow(Math.max(BATCH_BYTES, this.batch.length));
+    this.parts.push(
+      reply.then((r) => {
+        if (!r.hashes || r.hashes.length !== count * HASH_BYTES) throw this.failure ?? new Error("the leaf hashing worker failed");
+        return r.hashes;
+      }),
+    );
+  }
+
+  /** Ends the current group: its leaf hashes in push order, and the tree's state after them when one is kept. */
+  end(): Promise<HashedGroup> {
+    if (!this.worker) {
+      const hashes = new Uint8Array(this.inlineHashes.length * HASH_BYTES);
+      this.inlineHashes.forEach((hash, i) => hashes.set(hash, i * HASH_BYTES));
+      this.inlineHashes = [];
+      const tree = this.inlineTree;
+      return Promise.resolve(tree ? { hashes, tree: { size: tree.size, root: tree.root(), peaks: tree.frontier() } } : { hashes });
+    }
+    this.flush();
+    const parts = this.parts;
+    this.parts = [];
+    const root = this.treeKept ? this.request({ op: "root" }) : undefined;
+    return Promise.all([Promise.all(parts), root]).then(([chunks, tree]) => {
+      const total = chunks.reduce((n, c) => n + c.length, 0);
+      const hashes = chunks.length === 1 ? chunks[0]! : new Uint8Array(total);
+      if (chunks.length !== 1) {
+        let at = 0;
+        for (const chunk of chunks) {
+          hashes.set(chunk, at);
+          at += chunk.length;
+        }
+      }
+      if (!tree) return { hashes };
+      if (!tree.root || tree.size === undefined) throw this.failure ?? new Error("the leaf hashing worker failed");
+      return { hashes, tree: { size: tree.size, root: tree.root, peaks: tree.peaks ?? [] } };
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.worker?.terminate();
+    this.worker = undefined;
+  }
+}

@@ -1,0 +1,172 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import * as Result from "effect/Result";
+import * as Schema from "effect/Schema";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ApiContext, Route } from "../../adapters/http/context.ts";
+import { RequestRefusedError, sendError } from "../../adapters/http/respond.ts";
+import { auditRoutes, sendNodesAsOf } from "../../adapters/http/routes/audit.ts";
+import { CheckpointView, ConsistencyView, InclusionBundle, verifyConsistencyView, verifyInclusionBundle } from "../../domains/audit/index.ts";
+import { Auditor, AuditProofs, knowledgeBaseAsOf, ReplayAuditCheck } from "../../projections/audit/index.ts";
+import { EventStore, generateSigningKey, Producer, ProducerRegistry } from "../../streams/index.ts";
+import { testNode } from "../support/mesh.ts";
+import { startTestNats, type TestNats } from "../support/nats.ts";
+
+/**
+ * The audit log's read side against a real nats-server: the HTTP handlers (served here by a
+ * minimal dispatcher until the query API registers them), proofs checked offline with the
+ * standalone verifier, the knowledge base as of a past time, and replay against checkpoints.
+ */
+
+const decodeJson = <S extends Schema.Top>(schema: S, body: unknown): S["Type"] =>
+  Schema.decodeUnknownSync(Schema.toCodecJson(schema) as unknown as Schema.Decoder<S["Type"]>)(body);
+
+/** The routes on node:http with the API's error handling (adapters/http/server.ts does the same). */
+const serve = async (routes: readonly Route[], api: ApiContext): Promise<{ url: string; server: Server }> => {
+  const server = createServer((req, res) => {
+    void (async () => {
+      const target = req.url ?? "/";
+      const mark = target.indexOf("?");
+      const path = mark < 0 ? target : target.slice(0, mark);
+      const query = Object.fromEntries(new URLSearchParams(mark < 0 ? "" : target.slice(mark + 1)));
+      try {
+        const route = routes.find((r) => r.pattern.test(path));
+        if (!route) throw new RequestRefusedError(404, "not found", path);
+        await route.handle({ req, res, api, query, params: path.match(route.pattern)?.slice(1) ?? [] });
+      } catch (error) {
+        if (error instanceof RequestRefusedError) sendError(res, error);
+        else sendError(res, new RequestRefusedError(500, "internal error", (error as Error).message));
+      }
+    })();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+};
+
+describe("audit API, proofs, as-of and replay over a real nats-server", () => {
+  let nats: TestNats;
+  let store: EventStore;
+  let auditor: Auditor;
+  let http: { url: string; server: Server };
+  const key = generateSigningKey();
+  const nodes = [testNode("asof-a", 1), testNode("asof-b", 2)];
+  let between: Date;
+
+  const get = async (path: string) => {
+    const res = await fetch(`${http.url}${path}`);
+    return { status: res.status, headers: res.headers, body: (await res.json()) as unknown };
+  };
+
+  beforeAll(async () => {
+    nats = await startTestNats();
+    store = new EventStore(nats.nc);
+    await store.append(nodes[0]!.announce());
+    await store.append(nodes[0]!.heartbeat(1));
+    await new Promise((r) => setTimeout(r, 30));
+    between = new Date();
+    await new Promise((r) => setTimeout(r, 30));
+    await store.append(nodes[1]!.announce());
+    for (let i = 0; i < 9; i++) await store.append(nodes[i % 2]!.heartbeat(10 + i));
+    const registry = ProducerRegistry.inMemory();
+    auditor = new Auditor(nats.nc, { producer: new Producer("auditor-api", key), registry, checkpointEvery: 4, checkpointIntervalMs: 3_600_000, hashWorker: false });
+    await auditor.start();
+    await auditor.settle();
+    const producers = ProducerRegistry.inMemory();
+    const api = { nc: nats.nc, producers, audit: new AuditProofs(nats.nc, auditor) } as unknown as ApiContext;
+    const nodesRoute: Route = {
+      path: "/nodes",
+      pattern: /^\/nodes$/u,
+      handle: (exchange) => sendNodesAsOf(exchange, { asOf: String(exchange.query["asOf"]) }),
+    };
+    http = await serve([...auditRoutes, nodesRoute], api);
+  });
+  afterAll(async () => {
+    http?.server.close();
+    await auditor?.stop();
+    await nats?.close();
+  });
+
+  it("lists signed checkpoints newest first and serves one by number", async () => {
+    const list = await get("/audit/checkpoints?limit=2");
+    expect(list.status).toBe(200);
+    const items = (list.body as unknown[]).map((c) => decodeJson(CheckpointView, c));
+    const last = Number(list.headers.get("x-last-checkpoint"));
+    expect(items.map((c) => c.number)).toEqual([last, last - 1]);
+    expect(items[0]!.treeSize).toBe(auditor.head!.checkpoint.treeSize);
+    const one = await get(`/audit/checkpoints/${last - 1}`);
+    expect(one.body).toEqual(list.body && (list.body as unknown[])[1]);
+    expect((await get("/audit/checkpoints/999")).status).toBe(404);
+    expect((await get("/audit/checkpoints/0")).status).toBe(400);
+    expect((await get("/audit/checkpoints?limit=1000")).status).toBe(400);
+  });
+
+  it("serves an inclusion bundle that the standalone verifier accepts offline, and one for every checkpoint that covers the event", async () => {
+    const response = await get("/audit/proof/inclusion?stream=MESH&seq=3");
+    expect(response.status).toBe(200);
+    const bundle = decodeJson(InclusionBundle, response.body);
+    expect(bundle.event).toMatchObject({ stream: "MESH", seq: 3, subject: "mesh.asof-b.announced" });
+    expect(bundle.checkpoint.number).toBe(auditor.head!.number);
+    const verdict = verifyInclusionBundle(JSON.parse(JSON.stringify(response.body)), key.publicKey);
+    expect(Result.isSuccess(verdict) && verdict.success).toMatchObject({ stream: "MESH", seq: 3, leafIndex: 2 });
+    // The first checkpoint that covers it too.
+    const first = await get("/audit/proof/inclusion?stream=MESH&seq=3&checkpoint=1");
+    expect(first.status).toBe(200);
+    expect(Result.isSuccess(verifyInclusionBundle(first.body, key.publicKey))).toBe(true);
+    // A changed payload no longer matches its leaf.
+    const tampered = { ...bundle, event: { ...bundle.event, payload: Buffer.from("forged").toString("base64") } };
+    expect(Result.isFailure(verifyInclusionBundle(tampered, key.publicKey))).toBe(true);
+    // Another auditor's key does not sign it.
+    expect(Result.isFailure(verifyInclusionBundle(bundle, generateSigningKey().publicKey))).toBe(true);
+  });
+
+  it("refuses what it cannot prove, with the reason", async () => {
+    expect((await get("/audit/proof/inclusion?stream=MESH&seq=12&checkpoint=1")).status).toBe(404);
+    expect((await get("/audit/proof/inclusion?stream=QUARANTINE&seq=1")).status).toBe(400);
+    expect((await get("/audit/proof/inclusion?stream=MESH")).status).toBe(400);
+    expect((await get("/audit/proof/inclusion?stream=HEAL&seq=1")).status).toBe(404);
+    expect((await get("/audit/proof/consistency?from=3&to=2")).status).toBe(400);
+    const missing = await get("/audit/proof/consistency?from=1&to=99");
+    expect(missing.status).toBe(404);
+  });
+
+  it("serves consistency proofs between checkpoints that the standalone verifier accepts", async () => {
+    const last = auditor.head!.number;
+    for (let from = 1; from < last; from++) {
+      const response = await get(`/audit/proof/consistency?from=${from}&to=${last}`);
+      expect(response.status).toBe(200);
+      decodeJson(ConsistencyView, response.body);
+      const verdict = verifyConsistencyView(response.body, key.publicKey);
+      expect(Result.isSuccess(verdict), `${from} -> ${last}: ${Result.isFailure(verdict) ? verdict.failure.message : ""}`).toBe(true);
+    }
+    const good = (await get(`/audit/proof/consistency?from=1&to=${last}`)).body as ConsistencyView;
+    const forged = { ...good, proof: good.proof.map((h, i) => (i === 0 ? "00".repeat(32) : h)) };
+    expect(Result.isFailure(verifyConsistencyView(forged, key.publicKey))).toBe(true);
+  });
+
+  it("rebuilds the knowledge base as of a past time without touching the live one", async () => {
+    const then = await knowledgeBaseAsOf(nats.nc, between);
+    expect([...then.kb.nodes()].map((n) => n.nodeId)).toEqual(["asof-a"]);
+    expect(then.kb.node("asof-a")?.heartbeat?.uptime).toBe(1);
+    expect(then.throughSeq).toBe(2);
+    const now = await knowledgeBaseAsOf(nats.nc, new Date(Date.now() + 1_000));
+    expect([...now.kb.nodes()].map((n) => n.nodeId).sort()).toEqual(["asof-a", "asof-b"]);
+    const response = await get(`/nodes?asOf=${encodeURIComponent(between.toISOString())}`);
+    expect(response.status).toBe(200);
+    expect((response.body as { nodeId: string }[]).map((n) => n.nodeId)).toEqual(["asof-a"]);
+    expect(response.headers.get("x-as-of-sequence")).toBe("2");
+  });
+
+  it("checks replayed events against the latest checkpoint (x0 replay --verify)", async () => {
+    await store.append(nodes[0]!.heartbeat(99));
+    const check = await ReplayAuditCheck.open(nats.nc, "MESH");
+    try {
+      const covered = auditor.head!.checkpoint.lastSequence.MESH!;
+      const verdicts = [];
+      for (let seq = 1; seq <= covered + 1; seq++) verdicts.push(await check.check(seq));
+      expect(verdicts.slice(0, covered).every((v) => v.status === "included")).toBe(true);
+      expect(verdicts[covered]).toMatchObject({ status: "pending" });
+    } finally {
+      await check.close();
+    }
+  });
+});
