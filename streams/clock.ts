@@ -1,4 +1,4 @@
-import { randomFillSync } from "node:crypto";
+import { createHash, randomFillSync } from "node:crypto";
 
 /** The one clock and id source; tests and the twin inject their own. */
 export interface Clock {
@@ -37,5 +37,18 @@ export const uuidv7 = (clock: Clock = systemClock, random: RandomBytes = systemR
   b[6] = 0x70 | (b[6]! & 0x0f);
   b[8] = 0x80 | (b[8]! & 0x3f);
   const h = Buffer.from(b).toString("hex");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+};
+
+/**
+ * A UUID (version 8) derived from a namespace and parts by SHA-256: the same inputs give the
+ * same id, so an event re-sent after a crash (a node's outcome for a command) carries the id
+ * the server's duplicate window and the projections already know.
+ */
+export const derivedId = (namespace: string, ...parts: readonly string[]): string => {
+  const b = createHash("sha256").update([namespace, ...parts].join("\n")).digest().subarray(0, 16);
+  b[6] = 0x80 | (b[6]! & 0x0f);
+  b[8] = 0x80 | (b[8]! & 0x3f);
+  const h = b.toString("hex");
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 };

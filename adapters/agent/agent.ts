@@ -20,7 +20,7 @@ import { attachXdpFilter, type XdpFilter, type XdpMode } from "../xdp/index.ts";
 import { KernelActuators, type NodeActuators } from "./actuators.ts";
 import { NodeCommandProjection, type CommandCounts } from "./commands.ts";
 import { CommandJournal } from "./journal.ts";
-import { EnrolledRoles, type Role } from "./roles.ts";
+import { EnrolledRoles, type Role } from "../../streams/enrolled-roles.ts";
 import { batmanEntry, batmanSnapshot, CpuSampler, interfaces, loadAverage, memoryKiB, xdpEntry } from "./telemetry.ts";
 
 export interface EdgeAgentOptions {

@@ -13,7 +13,6 @@
  *   byte for byte (the same event id, which the server's duplicate window drops), and a
  *   non-idempotent action interrupted mid-way is answered as failed, not repeated.
  */
-import { createHash } from "node:crypto";
 import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
@@ -24,13 +23,13 @@ import {
   healOutcomeSubject,
   MAX_STDERR,
 } from "../../domains/healing/index.ts";
-import type { Clock } from "../../streams/clock.ts";
+import { derivedId, type Clock } from "../../streams/clock.ts";
 import type { SealedEvent } from "../../streams/envelope.ts";
 import type { EventStore, Producer } from "../../streams/event-store.ts";
 import type { Projection, VerifiedEvent } from "../../streams/projection-runner.ts";
 import { isIdempotent, type NodeActuators } from "./actuators.ts";
 import type { CommandJournal } from "./journal.ts";
-import type { EnrolledRoles, Role } from "./roles.ts";
+import type { EnrolledRoles, Role } from "../../streams/enrolled-roles.ts";
 
 /** EX_TEMPFAIL: a non-idempotent action was interrupted by an agent restart; it is not repeated. */
 export const EX_TEMPFAIL = 75;
@@ -40,13 +39,7 @@ export const EX_TEMPFAIL = 75;
  * command handled again after a crash yields the same id, which the server's duplicate window
  * drops and projections recognise.
  */
-export const nodeOutcomeEventId = (nodeId: string, commandId: string): string => {
-  const b = createHash("sha256").update(`x0tta6bl4/node/outcome/v1\n${nodeId}\n${commandId}`).digest().subarray(0, 16);
-  b[6] = 0x80 | (b[6]! & 0x0f);
-  b[8] = 0x80 | (b[8]! & 0x3f);
-  const h = b.toString("hex");
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-};
+export const nodeOutcomeEventId = (nodeId: string, commandId: string): string => derivedId("x0tta6bl4/node/outcome/v1", nodeId, commandId);
 
 export interface CommandCounts {
   /** Carried out with exit code 0 / a non-zero exit code, here and now. */

@@ -14,7 +14,7 @@ import { generateSigningKey } from "../../streams/keys.ts";
 import { ProducerRegistry } from "../../streams/producer-registry.ts";
 import type { ActuatorOutcome } from "../batman-adv/index.ts";
 import type { NodeActuators } from "./actuators.ts";
-import type { Role } from "./roles.ts";
+import type { Role } from "../../streams/enrolled-roles.ts";
 
 /**
  * Enrols a producer in `role` and binds its key in the `producers` bucket as the control plane's

@@ -1,19 +1,15 @@
-import { createHash } from "node:crypto";
-import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import * as Schema from "effect/Schema";
 import { healCommandSubject, HealingCommandIssued } from "../../domains/healing/index.ts";
-import { ProducerEnrolled } from "../../domains/identity/index.ts";
-import { decodeCbor, encodeCbor, Header, type SealedEvent } from "../../streams/envelope.ts";
+import { derivedId } from "../../streams/clock.ts";
+import { decodeCbor, encodeCbor, type SealedEvent } from "../../streams/envelope.ts";
 import { EventStore } from "../../streams/event-store.ts";
-import { keyIdOf } from "../../streams/keys.ts";
 import { ProducerRegistry } from "../../streams/producer-registry.ts";
 import { ProjectionRunner, type Projection, type ProjectionRunnerOptions, type VerifiedEvent } from "../../streams/projection-runner.ts";
 import { VerifyPool } from "../../streams/verify-pool.ts";
 import type { MeshTwin } from "./twin.ts";
 
-type Role = (typeof ProducerEnrolled.schema.Type)["role"];
+import { EnrolledRoles, type Role } from "../../streams/enrolled-roles.ts";
 
 export interface TwinAgentOptions {
   /** Durable consumer name, also the prefix of its keys in the bucket. Default `twin-agent-s<seed>`. */
@@ -59,17 +55,10 @@ export interface TwinAgentStats {
  * command replayed after a crash between storing its outcome and the checkpoint yields the same
  * event id, which the server's duplicate window drops.
  */
-export const outcomeEventId = (nodeId: string, commandId: string): string => {
-  const b = createHash("sha256").update(`x0tta6bl4/twin/outcome/v1\n${nodeId}\n${commandId}`).digest().subarray(0, 16);
-  b[6] = 0x80 | (b[6]! & 0x0f);
-  b[8] = 0x80 | (b[8]! & 0x3f);
-  const h = b.toString("hex");
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-};
+export const outcomeEventId = (nodeId: string, commandId: string): string => derivedId("x0tta6bl4/twin/outcome/v1", nodeId, commandId);
 
 /** Answered command ids kept (and persisted) to refuse a repeat after a restart. */
 const MAX_ANSWERED = 2_000;
-const decodeEnrolment = Schema.decodeUnknownSync(ProducerEnrolled.schema as unknown as Schema.Decoder<unknown>);
 
 /**
  * The twin's node agents as one projection of HEAL: each command for a node of this twin is
@@ -86,11 +75,9 @@ class TwinCommandProjection implements Projection {
   readonly filterSubject = "heal.*.command";
   readonly events = [HealingCommandIssued];
   private kv: KV | undefined;
-  private jsm: JetStreamManager | undefined;
   private work: Promise<void> = Promise.resolve();
   private pending: SealedEvent[] = [];
   private readonly answered = new Set<string>();
-  private readonly roles = new Map<string, { keyId: string; role: Role | undefined }>();
   private readonly allowed: ReadonlySet<Role>;
   stopping = false;
   readonly counts = { applied: 0, failed: 0, repeated: 0, notOurs: 0, unanswered: 0, refused: 0, outcomesStored: 0 };
@@ -104,7 +91,10 @@ class TwinCommandProjection implements Projection {
     private readonly options: TwinAgentOptions,
   ) {
     this.allowed = new Set(options.roles ?? ["control-plane", "operator"]);
+    this.enrolled = new EnrolledRoles(nc, registry);
   }
+
+  private readonly enrolled: EnrolledRoles;
 
   get outcomesPending(): number {
     return this.pending.length;
@@ -138,7 +128,7 @@ class TwinCommandProjection implements Projection {
   }
 
   private async handle(event: VerifiedEvent, command: HealingCommandIssued): Promise<void> {
-    const role = await this.retrying(() => this.roleOf(event.meta.producerId), "looking up the enrolment");
+    const role = await this.retrying(() => this.enrolled.roleOf(event.meta.producerId), "looking up the enrolment");
     if (role === undefined || !this.allowed.has(role)) {
       this.counts.refused++;
       this.options.log?.(`twin agent: refused command ${command.commandId} from ${event.meta.producerId} (role ${role ?? "unknown"})`);
@@ -183,30 +173,6 @@ class TwinCommandProjection implements Projection {
         await new Promise((r) => setTimeout(r, Math.min(5_000, 250 * 2 ** attempt)));
       }
     }
-  }
-
-  /**
-   * The role a producer enrolled with: the registry says which IDENTITY event bound its key; that
-   * event carries the role. Undefined when the key was not bound by an enrolment of that key.
-   */
-  private async roleOf(producerId: string): Promise<Role | undefined> {
-    const key = this.registry.get(producerId);
-    if (!key || key.introducedAt.stream !== "IDENTITY") return undefined;
-    const cached = this.roles.get(producerId);
-    if (cached && cached.keyId === key.keyId) return cached.role;
-    this.jsm ??= await jetstreamManager(this.nc);
-    let role: Role | undefined;
-    try {
-      const msg = await this.jsm.streams.getMessage("IDENTITY", { seq: key.introducedAt.seq });
-      if (msg && msg.header.get(Header.type) === ProducerEnrolled.type) {
-        const enrolment = decodeEnrolment(decodeCbor(msg.data)) as ProducerEnrolled;
-        if (enrolment.producerId === producerId && keyIdOf(enrolment.publicKey) === key.keyId) role = enrolment.role;
-      }
-    } catch (error) {
-      if (!(error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound)) throw error;
-    }
-    this.roles.set(producerId, { keyId: key.keyId, role });
-    return role;
   }
 
   private remember(key: string): void {

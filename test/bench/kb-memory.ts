@@ -146,7 +146,8 @@ const measure = (): ChildResult => {
         wire(LinkMetricsReported, {
           nodeId,
           links: Array.from({ length: LINKS }, (_, k) => ({
-            neigh_address: macOf((i + 1 + k * 7) % NODES, 1),
+            // Symmetric: i's neighbours are i ± (1 + 7k), so every link is reported by both ends.
+            neigh_address: macOf((i + (k % 2 === 0 ? 1 : -1) * (1 + Math.floor(k / 2) * 7) + NODES) % NODES, 1),
             hard_ifname: "mesh0",
             tq: 100 + Math.floor(random() * 156),
             last_seen_msecs: Math.floor(random() * 2000),

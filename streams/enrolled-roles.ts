@@ -1,5 +1,5 @@
 /**
- * Who may command this node: producers whose key an enrolment on IDENTITY bound (the control
+ * Who may command a node (the edge agent's and the twin's): producers whose key an enrolment on IDENTITY bound (the control
  * plane, an operator), looked up from that enrolment itself. The producer registry says which
  * IDENTITY event bound a key; that event carries the role, and it must have enrolled that very
  * key. A node's key (bound by its MESH announcement) has no role and may not command.
@@ -7,10 +7,10 @@
 import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import * as Schema from "effect/Schema";
-import { ProducerEnrolled } from "../../domains/identity/index.ts";
-import { decodeCbor, Header } from "../../streams/envelope.ts";
-import { keyIdOf } from "../../streams/keys.ts";
-import type { ProducerRegistry } from "../../streams/producer-registry.ts";
+import { ProducerEnrolled } from "../domains/identity/index.ts";
+import { decodeCbor, Header } from "./envelope.ts";
+import { keyIdOf } from "./keys.ts";
+import type { ProducerRegistry } from "./producer-registry.ts";
 
 export type Role = ProducerEnrolled["role"];
 
