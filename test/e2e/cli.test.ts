@@ -1,48 +1,9 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { stopAll, waitFor, x0, type Running } from "../support/x0.ts";
 
-const X0 = resolve(import.meta.dirname, "../../adapters/cli/x0.js");
-
-interface Running {
-  readonly child: ChildProcess;
-  stdout: string;
-  stderr: string;
-  readonly exited: Promise<number | null>;
-}
-
-/** Every process a test started, so a failed test leaves none behind. */
-const children = new Set<ChildProcess>();
-
-/** Runs `x0 ...` as a user would, in its own process. NATS_URL is removed so `up` embeds its server. */
-const x0 = (args: string[], env: Record<string, string | undefined> = {}): Running => {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, NATS_URL: undefined, ...env };
-  for (const key of Object.keys(childEnv)) if (childEnv[key] === undefined) delete childEnv[key];
-  const child = spawn(process.execPath, [X0, ...args], { env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
-  children.add(child);
-  child.once("exit", () => children.delete(child));
-  const running: Running = {
-    child,
-    stdout: "",
-    stderr: "",
-    exited: new Promise((r) => child.once("exit", (code) => r(code))),
-  };
-  child.stdout!.on("data", (d: Buffer) => (running.stdout += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (running.stderr += d.toString()));
-  return running;
-};
-
-const waitFor = async <T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> => {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
 
 const startUp = async (dataDir: string) => {
   const proc = x0(["up", "--data-dir", dataDir, "--port", "0"]);
@@ -65,7 +26,7 @@ describe("x0 CLI end to end (real processes, embedded nats-server)", () => {
   });
   afterAll(async () => {
     // SIGINT lets `x0 up` stop its embedded nats-server too.
-    await Promise.all([...children].map((child) => new Promise((r) => (child.once("exit", r), child.kill("SIGINT")))));
+    await stopAll();
     await rm(dataDir, { recursive: true, force: true });
   });
 
@@ -78,7 +39,7 @@ describe("x0 CLI end to end (real processes, embedded nats-server)", () => {
       const nodes = await waitFor("50 nodes in GET /nodes", async () => {
         const body = (await (await fetch(`${api}/nodes`)).json()) as unknown[];
         return body.length === 50 ? body : undefined;
-      });
+      }, 20_000);
       expect(nodes).toHaveLength(50);
       // Reported, not asserted: timing belongs to benchmarks, not tests.
       process.stderr.write(`e2e: 50 nodes listed ${Date.now() - started} ms after the sim started\n`);

@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -8,49 +7,9 @@ import { enrolmentSubject, ProducerEnrolled } from "../../domains/identity/index
 import { connectNats } from "../../streams/connection.ts";
 import { EventStore, Producer } from "../../streams/event-store.ts";
 import { generateSigningKey } from "../../streams/keys.ts";
+import { runX0 as run, stopAll, waitFor, x0, type Running } from "../support/x0.ts";
 import { startTestNats, type TestNats } from "../support/nats.ts";
 
-const X0 = resolve(import.meta.dirname, "../../adapters/cli/x0.js");
-
-interface Running {
-  readonly child: ChildProcess;
-  stdout: string;
-  stderr: string;
-  readonly exited: Promise<number | null>;
-}
-
-/** Every process a test started, so a failed test leaves none behind. */
-const children = new Set<ChildProcess>();
-
-/** Runs `x0 ...` as a user would, in its own process. NATS_URL is removed unless given, so `up` embeds its server. */
-const x0 = (args: string[], env: Record<string, string | undefined> = {}): Running => {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, NATS_URL: undefined, ...env };
-  for (const key of Object.keys(childEnv)) if (childEnv[key] === undefined) delete childEnv[key];
-  const child = spawn(process.execPath, [X0, ...args], { env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
-  children.add(child);
-  child.once("exit", () => children.delete(child));
-  const running: Running = { child, stdout: "", stderr: "", exited: new Promise((r) => child.once("exit", (code) => r(code))) };
-  child.stdout!.on("data", (d: Buffer) => (running.stdout += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (running.stderr += d.toString()));
-  return running;
-};
-
-/** Runs `x0 ...` to its end. */
-const run = async (args: string[], env: Record<string, string | undefined> = {}) => {
-  const proc = x0(args, env);
-  const code = await proc.exited;
-  return { code, stdout: proc.stdout, stderr: proc.stderr };
-};
-
-const waitFor = async <T>(what: string, probe: () => T | undefined, timeoutMs = 30_000): Promise<T> => {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
 
 describe("x0 heal and x0 incidents end to end (real processes, embedded nats-server)", () => {
   let dataDir: string;
@@ -69,7 +28,7 @@ describe("x0 heal and x0 incidents end to end (real processes, embedded nats-ser
 
   afterAll(async () => {
     // SIGINT lets `x0 up` stop its embedded nats-server too.
-    await Promise.all([...children].map((child) => new Promise((r) => (child.once("exit", r), child.kill("SIGINT")))));
+    await stopAll();
     await rm(dataDir, { recursive: true, force: true });
   });
 
