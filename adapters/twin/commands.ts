@@ -1,7 +1,7 @@
 import type { CommandApplied, CommandFailed, HealingAction, HealingCommandIssued, TrafficSource } from "../../domains/healing/index.ts";
 import type { MeshModel } from "./mesh-model.ts";
 import { sourceKey, type GatewaySetting, type SimulatedNode } from "./node.ts";
-import { Rng } from "./rng.ts";
+import { Rng } from "../../domains/kernel/rng.ts";
 
 /**
  * Healing commands carried out as a node agent would: the batctl / ip / XDP call each action

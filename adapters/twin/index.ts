@@ -33,4 +33,4 @@ export {
 export type { GenerateOptions, GeoLocation, LinkKind, MeshLinkSpec, MeshNodeSpec, MeshTopology } from "./topology.ts";
 export { LinkModel, linkConditions, lossFromDistance, lossFromTq, TQ_LOSS_EXPONENT, tqFromLoss } from "./link-model.ts";
 export type { LinkConditions, LinkMetrics, LinkModelOptions } from "./link-model.ts";
-export { mixSeed, Rng } from "./rng.ts";
+export { mixSeed, Rng } from "../../domains/kernel/rng.ts";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { LinkModel, linkConditions, lossFromTq, tqFromLoss, type LinkMetrics } from "./link-model.ts";
-import { Rng } from "./rng.ts";
+import { Rng } from "../../domains/kernel/rng.ts";
 import type { LinkKind, MeshLinkSpec } from "./topology.ts";
 
 const link = (kind: LinkKind, extra: Partial<MeshLinkSpec> = {}): MeshLinkSpec => ({

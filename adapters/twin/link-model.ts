@@ -1,4 +1,4 @@
-import type { Rng } from "./rng.ts";
+import type { Rng } from "../../domains/kernel/rng.ts";
 import type { LinkKind, MeshLinkSpec } from "./topology.ts";
 
 /**

@@ -1,7 +1,7 @@
 import type { Clock } from "../../streams/clock.ts";
 import { LinkModel, linkConditions } from "./link-model.ts";
 import { HARD_IFNAME, MEAN_PACKET_BYTES, OGM_INTERVAL_MS, SimulatedNode, type DirectedLink, type EffectWindow, type LinkEffect } from "./node.ts";
-import { Rng } from "./rng.ts";
+import { Rng } from "../../domains/kernel/rng.ts";
 import type { MeshTopology } from "./topology.ts";
 
 /** Whether a window holds `t`. */

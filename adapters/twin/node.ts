@@ -6,7 +6,7 @@ import type { Clock } from "../../streams/clock.ts";
 import { Producer } from "../../streams/event-store.ts";
 import { signingKeyFromSeed, type SigningKey } from "../../streams/keys.ts";
 import type { LinkMetrics, LinkModel } from "./link-model.ts";
-import { Rng } from "./rng.ts";
+import { Rng } from "../../domains/kernel/rng.ts";
 import type { LinkKind, MeshNodeSpec } from "./topology.ts";
 
 /**

@@ -2,7 +2,7 @@ import { routeTable, type NodeRouting, type Route, type RouteLink, type RouteTop
 import { tqFromLoss } from "./link-model.ts";
 import type { MeshModel } from "./mesh-model.ts";
 import { HARD_IFNAME } from "./node.ts";
-import { Rng } from "./rng.ts";
+import { Rng } from "../../domains/kernel/rng.ts";
 
 /**
  * Routing in the twin: batman-adv IV's choices over the true link state, computed with the same

@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { Rng, mixSeed } from "./rng.ts";
+import { Rng, mixSeed } from "../../domains/kernel/rng.ts";
 
 /** How a link is carried, with meshviewer's names: radio, a VPN tunnel (fastd/wireguard) or a cable. */
 export type LinkKind = "wifi" | "vpn" | "other";

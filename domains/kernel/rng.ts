@@ -1,5 +1,5 @@
 /**
- * The twin's one random source: sfc32 (Small Fast Counter, 128-bit state), seeded through
+ * The one seedable random source (twin, chaos, federated learning): sfc32 (Small Fast Counter, 128-bit state), seeded through
  * splitmix32. Deterministic for a given seed on every platform, because it uses only 32-bit
  * integer arithmetic. Not for keys or secrets: node keys are derived with SHA-256 (see twin.ts).
  */
