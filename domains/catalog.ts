@@ -1,5 +1,6 @@
 import { auditEvents } from "./audit/index.ts";
 import { chaosEvents } from "./chaos/index.ts";
+import { flEvents } from "./fl/index.ts";
 import { healEvents } from "./healing/index.ts";
 import { identityEvents, ProducerEnrolled } from "./identity/index.ts";
 import type { EventDefinition } from "./kernel/index.ts";
@@ -7,7 +8,7 @@ import { meshEvents, NodeAnnounced } from "./mesh/index.ts";
 
 /** Every event type the platform knows, by wire name. */
 export const eventCatalog: ReadonlyMap<string, EventDefinition> = new Map(
-  [...meshEvents, ...healEvents, ...chaosEvents, ...identityEvents, ...auditEvents].map((d) => [d.type, d as EventDefinition]),
+  [...meshEvents, ...healEvents, ...chaosEvents, ...identityEvents, ...auditEvents, ...flEvents].map((d) => [d.type, d as EventDefinition]),
 );
 
 /** Event types that introduce their producer's key (trust on first use), and where the key is. */

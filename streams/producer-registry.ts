@@ -45,11 +45,8 @@ export class ProducerRegistry {
   static async open(nc: NatsConnection, options: { replicas?: number; follow?: boolean } = {}): Promise<ProducerRegistry> {
     const kv = await new Kvm(nc).create("producers", { history: 1, replicas: options.replicas ?? 1 });
     const registry = new ProducerRegistry(kv);
-    for await (const key of await kv.keys()) {
-      const entry = await kv.get(key);
-      if (!entry || entry.operation !== "PUT") continue;
-      registry.keys.set(key, decodeCbor(entry.value) as ProducerKey);
-    }
+    // Watch before listing: a key bound between the listing and the watch's start would
+    // otherwise be missed for good. A key seen both ways is set once (first binding wins).
     if (options.follow) {
       const watch = await kv.watch({ include: KvWatchInclude.UpdatesOnly });
       registry.stopFollowing = () => watch.stop();
@@ -63,6 +60,12 @@ export class ProducerRegistry {
           }
         }
       })().catch(() => undefined);
+    }
+    for await (const key of await kv.keys()) {
+      if (registry.keys.has(key)) continue;
+      const entry = await kv.get(key);
+      if (!entry || entry.operation !== "PUT") continue;
+      registry.keys.set(key, decodeCbor(entry.value) as ProducerKey);
     }
     return registry;
   }

@@ -15,7 +15,7 @@ export const ProducerEnrolled = defineEvent(
   Schema.Struct({
     producerId: ProducerId,
     publicKey: Ed25519PublicKey,
-    role: Schema.Literals(["control-plane", "operator", "chaos", "auditor"]),
+    role: Schema.Literals(["control-plane", "operator", "chaos", "auditor", "fl-coordinator", "fl-validator", "fl-client"]),
     description: Schema.optionalKey(Schema.String.pipe(Schema.check(Schema.isMaxLength(256)))),
   }),
   { maxPayloadBytes: 1024 },
