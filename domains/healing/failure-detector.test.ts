@@ -9,7 +9,9 @@ import {
   isSuspected,
   phi,
   recordHeartbeat,
+  HeartbeatWindows,
 } from "./failure-detector.ts";
+import { Rng } from "../kernel/rng.ts";
 
 /** given heartbeats arriving at these times (ms) → the detector state they build. */
 const given = (arrivals: ReadonlyArray<number>, options: FailureDetectorOptions = {}): DetectorState =>
@@ -112,5 +114,84 @@ describe("detection time vs heartbeat interval", () => {
     const expected = detectionTimeMs({ intervalMs: 1000, jitter: 0.1 });
     expect(isSuspected(state, last + expected - 1)).toBe(false);
     expect(isSuspected(state, last + expected + 1)).toBe(true);
+  });
+});
+
+describe("heartbeat windows of many nodes (what the monitor keeps)", () => {
+  /** Arrivals of one node: jittered, now and then duplicated, reordered or after a long silence. */
+  const arrivalsOf = (rng: Rng, count: number, fractional: boolean): number[] => {
+    const out: number[] = [];
+    let t = 1_700_000_000_000 + rng.int(1000);
+    for (let i = 0; i < count; i++) {
+      const step = rng.float() < 0.05 ? 2_000 + rng.int(60_000) : 200 + rng.int(100);
+      t += fractional ? step + rng.float() : step;
+      out.push(t);
+      if (rng.float() < 0.05) out.push(t); // duplicate
+      if (rng.float() < 0.05) out.push(t - 1 - rng.int(300)); // late, reordered
+    }
+    return out;
+  };
+
+  const sideBySide = (options: FailureDetectorOptions, nodes: number, fractional: boolean, seed: number) => {
+    const rng = new Rng(seed);
+    const windows = new HeartbeatWindows(options);
+    const states = Array.from({ length: nodes }, () => initialDetectorState(options));
+    const slots = states.map(() => windows.add());
+    // Interleaved as they arrive from a mesh.
+    const arrivals = states.map(() => arrivalsOf(rng, 40 + rng.int(80), fractional));
+    for (let round = 0; arrivals.some((a) => a.length > 0); round++)
+      arrivals.forEach((a, n) => {
+        const at = a.shift();
+        if (at === undefined) return;
+        windows.record(slots[n]!, at);
+        states[n] = recordHeartbeat(states[n]!, at);
+      });
+    return { windows, states, slots };
+  };
+
+  it("given the same heartbeats, each slot holds the window, statistics and phi one detector per node holds", () => {
+    // 300 nodes fill more than one page of per-node columns (256); windows of 2 000 fill 32 to a page.
+    for (const [seed, options, nodes] of [
+      [1, {}, 300],
+      [2, { maxSampleSize: 7, minStdDeviationMs: 1 }, 300],
+      [3, { maxSampleSize: 1, threshold: 3, acceptableHeartbeatPauseMs: 250 }, 300],
+      [4, { maxSampleSize: 2_000 }, 100],
+    ] as const) {
+      const { windows, states, slots } = sideBySide(options, nodes, false, seed);
+      states.forEach((state, n) => {
+        const slot = slots[n]!;
+        expect(windows.state(slot)).toEqual(state);
+        expect(windows.statistics(slot)).toEqual(intervalStatistics(state));
+        for (const silence of [0, 300, 900, 5_000]) {
+          const at = state.lastHeartbeatMs! + silence;
+          expect(windows.phi(slot, at)).toBe(phi(state, at));
+          expect(windows.isSuspected(slot, at)).toBe(isSuspected(state, at));
+        }
+      });
+    }
+  });
+
+  it("given intervals that are not whole milliseconds, none is rounded", () => {
+    const { windows, states, slots } = sideBySide({ maxSampleSize: 20 }, 5, true, 4);
+    states.forEach((state, n) => {
+      expect(state.intervals.some((x) => !Number.isInteger(x))).toBe(true);
+      expect(windows.state(slots[n]!).intervals).toEqual(state.intervals);
+      expect(windows.phi(slots[n]!, state.lastHeartbeatMs! + 700)).toBe(phi(state, state.lastHeartbeatMs! + 700));
+    });
+  });
+
+  it("a slot never heard from is not suspected, and knows no last heartbeat", () => {
+    const windows = new HeartbeatWindows();
+    const slot = windows.add();
+    expect(windows.lastHeartbeatMs(slot)).toBeUndefined();
+    expect(windows.phi(slot, 1e12)).toBe(0);
+  });
+
+  it("a window of size 0 keeps the newest interval only, as a single detector does", () => {
+    const { windows, states, slots } = sideBySide({ maxSampleSize: 0.5 }, 3, false, 5);
+    states.forEach((state, n) => {
+      expect(state.intervals).toHaveLength(1);
+      expect(windows.state(slots[n]!)).toEqual(state);
+    });
   });
 });

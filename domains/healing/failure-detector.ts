@@ -31,6 +31,11 @@
  * `silence - interval` and `silence`.
  */
 
+import { PagedColumn } from "./columns.ts";
+
+/** 256 nodes per page of `HeartbeatWindows`' per-node columns. */
+const NODE_PAGE_BITS = 8;
+
 export interface FailureDetectorOptions {
   /** phi at or above which the node is suspected. Default 8. */
   readonly threshold?: number;
@@ -113,20 +118,32 @@ export const recordHeartbeat = (state: DetectorState, atMs: number): DetectorSta
   return { ...state, lastHeartbeatMs: atMs, intervals: [...kept, atMs - last] };
 };
 
-/** Mean and standard deviation (floored) of the inter-arrival intervals, ms. */
-export const intervalStatistics = (state: DetectorState): { readonly meanMs: number; readonly stdDeviationMs: number } => {
-  const { intervals, options } = state;
-  if (intervals.length === 0) {
+export interface IntervalStatistics {
+  readonly meanMs: number;
+  readonly stdDeviationMs: number;
+}
+
+/**
+ * Mean and floored standard deviation of `count` intervals read oldest first from a ring
+ * (`values[offset + (head + i) % size]`): one computation for the plain array of a
+ * `DetectorState` and the shared pool of `HeartbeatWindows`, so both give the same bits.
+ */
+const windowStatistics = (values: ArrayLike<number>, offset: number, head: number, count: number, size: number, options: ResolvedFailureDetectorOptions): IntervalStatistics => {
+  if (count === 0) {
     const meanMs = options.firstHeartbeatEstimateMs;
     return { meanMs, stdDeviationMs: Math.max(meanMs / 4, options.minStdDeviationMs) };
   }
   let sum = 0;
-  for (const x of intervals) sum += x;
-  const meanMs = sum / intervals.length;
+  for (let i = 0; i < count; i++) sum += values[offset + ((head + i) % size)]!;
+  const meanMs = sum / count;
   let squares = 0;
-  for (const x of intervals) squares += (x - meanMs) ** 2;
-  return { meanMs, stdDeviationMs: Math.max(Math.sqrt(squares / intervals.length), options.minStdDeviationMs) };
+  for (let i = 0; i < count; i++) squares += (values[offset + ((head + i) % size)]! - meanMs) ** 2;
+  return { meanMs, stdDeviationMs: Math.max(Math.sqrt(squares / count), options.minStdDeviationMs) };
 };
+
+/** Mean and standard deviation (floored) of the inter-arrival intervals, ms. */
+export const intervalStatistics = (state: DetectorState): IntervalStatistics =>
+  windowStatistics(state.intervals, 0, 0, state.intervals.length, Math.max(state.intervals.length, 1), state.options);
 
 /**
  * phi for `elapsedMs` of silence under a normal model with `meanMs` and
@@ -139,15 +156,114 @@ export const phiOf = (elapsedMs: number, meanMs: number, stdDeviationMs: number)
   return (k > 0 ? k + Math.log1p(Math.exp(-k)) : Math.log1p(Math.exp(k))) / Math.LN10;
 };
 
-/** Suspicion at `nowMs`. 0 before the first heartbeat: a node never heard from is not suspected by this detector. */
-export const phi = (state: DetectorState, nowMs: number): number => {
-  if (state.lastHeartbeatMs === undefined) return 0;
-  const elapsed = Math.max(0, nowMs - state.lastHeartbeatMs);
-  const { meanMs, stdDeviationMs } = intervalStatistics(state);
-  return Math.max(0, phiOf(elapsed, meanMs + state.options.acceptableHeartbeatPauseMs, stdDeviationMs));
+/** phi after the silence since `lastHeartbeatMs`, under the window's statistics. */
+const phiAfter = (lastHeartbeatMs: number, nowMs: number, statistics: IntervalStatistics, options: ResolvedFailureDetectorOptions): number => {
+  const elapsed = Math.max(0, nowMs - lastHeartbeatMs);
+  return Math.max(0, phiOf(elapsed, statistics.meanMs + options.acceptableHeartbeatPauseMs, statistics.stdDeviationMs));
 };
 
+/** Suspicion at `nowMs`. 0 before the first heartbeat: a node never heard from is not suspected by this detector. */
+export const phi = (state: DetectorState, nowMs: number): number =>
+  state.lastHeartbeatMs === undefined ? 0 : phiAfter(state.lastHeartbeatMs, nowMs, intervalStatistics(state), state.options);
+
 export const isSuspected = (state: DetectorState, nowMs: number): boolean => phi(state, nowMs) >= state.options.threshold;
+
+/**
+ * The failure detectors of many nodes, one slot each, as one detector per node would be
+ * (`recordHeartbeat`, `phi`, `intervalStatistics` give the same numbers for the same
+ * heartbeats), held struct-of-arrays for a mesh of 10 000 nodes: the last arrival per slot in
+ * a Float64 column, the windows as fixed rings of `maxSampleSize` in one paged pool instead
+ * of a fresh array per heartbeat. The pool stores intervals as 32-bit floats while every
+ * interval is one exactly (whole milliseconds below 4.6 hours are), and moves to 64-bit
+ * floats at the first that is not, so no interval is ever rounded.
+ */
+export class HeartbeatWindows {
+  readonly options: ResolvedFailureDetectorOptions;
+  private readonly size: number;
+  private slots = 0;
+  /** 1 once a slot has had its first heartbeat. */
+  private readonly heard = new PagedColumn((n) => new Uint8Array(n), NODE_PAGE_BITS);
+  private readonly last = new PagedColumn((n) => new Float64Array(n), NODE_PAGE_BITS);
+  /** Oldest interval's position in the slot's ring, and how many it holds. */
+  private readonly head = new PagedColumn((n) => new Uint32Array(n), NODE_PAGE_BITS);
+  private readonly count = new PagedColumn((n) => new Uint32Array(n), NODE_PAGE_BITS);
+  private intervals: PagedColumn<Float32Array> | PagedColumn<Float64Array>;
+  private exact64 = false;
+
+  constructor(options: FailureDetectorOptions = {}) {
+    this.options = resolveFailureDetectorOptions(options);
+    // A window of 0 keeps the newest interval only, as `recordHeartbeat` does.
+    this.size = Math.max(1, this.options.maxSampleSize);
+    // Pages of about 64 Ki intervals, whatever the window: 512 windows of 100.
+    this.intervals = new PagedColumn((n) => new Float32Array(n), Math.max(0, 16 - Math.ceil(Math.log2(this.size))), this.size);
+  }
+
+  /** Slots handed out so far. */
+  get length(): number {
+    return this.slots;
+  }
+
+  /** A new slot, never heard from. */
+  add(): number {
+    const slot = this.slots++;
+    for (const column of [this.heard, this.last, this.head, this.count, this.intervals]) column.reserve(this.slots);
+    return slot;
+  }
+
+  /** As `recordHeartbeat`: a heartbeat at or before the newest one is ignored. */
+  record(slot: number, atMs: number): void {
+    if (this.heard.get(slot) === 0) {
+      this.heard.set(slot, 1);
+      this.last.set(slot, atMs);
+      return;
+    }
+    const last = this.last.get(slot);
+    if (atMs <= last) return;
+    const interval = atMs - last;
+    if (!this.exact64 && Math.fround(interval) !== interval) {
+      this.intervals = this.intervals.convert((page) => Float64Array.from(page), (n) => new Float64Array(n));
+      this.exact64 = true;
+    }
+    const n = this.count.get(slot);
+    const head = this.head.get(slot);
+    const ring = this.intervals.page(slot);
+    const at = this.intervals.offset(slot);
+    if (n < this.size) {
+      ring[at + ((head + n) % this.size)] = interval;
+      this.count.set(slot, n + 1);
+    } else {
+      // Full: the newest replaces the oldest, which is where the ring starts.
+      ring[at + head] = interval;
+      this.head.set(slot, (head + 1) % this.size);
+    }
+    this.last.set(slot, atMs);
+  }
+
+  lastHeartbeatMs(slot: number): number | undefined {
+    return this.heard.get(slot) === 1 ? this.last.get(slot) : undefined;
+  }
+
+  statistics(slot: number): IntervalStatistics {
+    return windowStatistics(this.intervals.page(slot), this.intervals.offset(slot), this.head.get(slot), this.count.get(slot), this.size, this.options);
+  }
+
+  phi(slot: number, nowMs: number): number {
+    return this.heard.get(slot) === 1 ? phiAfter(this.last.get(slot), nowMs, this.statistics(slot), this.options) : 0;
+  }
+
+  isSuspected(slot: number, nowMs: number): boolean {
+    return this.phi(slot, nowMs) >= this.options.threshold;
+  }
+
+  /** The slot as a `DetectorState` (a copy): for tests and inspection. */
+  state(slot: number): DetectorState {
+    const intervals: number[] = [];
+    const ring = this.intervals.page(slot);
+    const at = this.intervals.offset(slot);
+    for (let i = 0; i < this.count.get(slot); i++) intervals.push(ring[at + ((this.head.get(slot) + i) % this.size)]!);
+    return { options: this.options, lastHeartbeatMs: this.lastHeartbeatMs(slot), intervals };
+  }
+}
 
 export interface DetectionTimeInput {
   /** Heartbeat interval, ms. */

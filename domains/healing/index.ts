@@ -1,7 +1,7 @@
 // Public face of the healing context: Analyze and Plan decisions, HEAL events, the incident decider. Pure.
-export { defaultFailureDetectorOptions, resolveFailureDetectorOptions, initialDetectorState, recordHeartbeat, intervalStatistics, phiOf, phi, isSuspected, detectionTimeMs, detectionTimeTable } from "./failure-detector.ts";
-export type { FailureDetectorOptions, ResolvedFailureDetectorOptions, DetectorState, DetectionTimeInput, DetectionTimeRow } from "./failure-detector.ts";
-export { linkMetrics, defaultLinkDegradationOptions, resolveLinkDegradationOptions, initialLinkState, linkKey, linkDeviation, observeLinkSample, relearnLinkBaseline } from "./link-degradation.ts";
+export { defaultFailureDetectorOptions, resolveFailureDetectorOptions, initialDetectorState, recordHeartbeat, intervalStatistics, phiOf, phi, isSuspected, detectionTimeMs, detectionTimeTable, HeartbeatWindows } from "./failure-detector.ts";
+export type { FailureDetectorOptions, ResolvedFailureDetectorOptions, DetectorState, IntervalStatistics, DetectionTimeInput, DetectionTimeRow } from "./failure-detector.ts";
+export { linkMetrics, defaultLinkDegradationOptions, resolveLinkDegradationOptions, initialLinkState, linkKey, linkDeviation, observeLinkSample, relearnLinkBaseline, LinkDegradationTable } from "./link-degradation.ts";
 export type { LinkMetric, LinkObservationSample, Thresholds, LinkDegradationOptions, ResolvedLinkDegradationOptions, LinkStatus, LinkBaseline, LinkDegradationState, LinkObservation } from "./link-degradation.ts";
 export { healthThresholds, healthDirective, seedAliases, classifyHealth, defaultHealthOptions, linkDeliveredKbps, trafficDemandKbps, nodeHealth, meshHealth } from "./health.ts";
 export type { HealthState, HealthDirective, HealthOptions, CapacitySample, TrafficCounters, NodeHealthInput, NodeHealth, MeshHealth } from "./health.ts";

@@ -8,7 +8,9 @@ import {
   linkKey,
   observeLinkSample,
   relearnLinkBaseline,
+  LinkDegradationTable,
 } from "./link-degradation.ts";
+import { Rng } from "../kernel/rng.ts";
 
 /** Deterministic PRNG (mulberry32): the same seed gives the same noise on every run. */
 const prng = (seed: number) => () => {
@@ -187,5 +189,66 @@ describe("link degradation: noise-aware thresholds", () => {
     const { state } = given([...steady(20), ...steady(3, sample(230, 0.14))]);
     expect(state.status).toBe("degraded");
     expect(state.triggeredBy).toEqual(["loss"]);
+  });
+});
+
+describe("link degradation table (what the monitor keeps per directed link)", () => {
+  /** A radio link's samples: noise around its own normal, with spells of degradation, collapse and recovery. */
+  const samplesOf = (rng: Rng, count: number): LinkObservationSample[] => {
+    const normal = { tq: 80 + rng.int(176), loss: rng.float() * 0.1, latency: 1 + rng.float() * 30 };
+    const noise = rng.float();
+    const out: LinkObservationSample[] = [];
+    let spell = 0;
+    let kind = 0;
+    for (let i = 0; i < count; i++) {
+      if (spell === 0 && rng.float() < 0.03) [spell, kind] = [3 + rng.int(20), rng.int(4)];
+      const bad = spell > 0 ? (spell--, kind) : -1;
+      const tq = bad === 0 ? normal.tq * (0.2 + 0.5 * rng.float()) : bad === 3 ? 0 : normal.tq * (1 - noise * 0.2 * rng.float());
+      const loss = bad === 1 || bad === 3 ? 0.3 + 0.7 * rng.float() : normal.loss + noise * 0.05 * rng.float();
+      const latency = bad === 2 ? normal.latency * (2 + 10 * rng.float()) : normal.latency * (1 + noise * rng.float());
+      out.push({ tq: Math.max(0, Math.min(255, Math.round(tq))), loss: Math.min(1, loss), latency_ms: latency });
+    }
+    return out;
+  };
+
+  const comparable = (state: LinkDegradationState) => ({ ...state, severeStreak: state.severeStreak ?? 0 });
+
+  it("given the same samples, each slot holds the state and makes the transitions observeLinkSample makes", () => {
+    const rng = new Rng(11);
+    for (const options of [{}, { warmUpSamples: 30, enterAfter: 5, tq: { enter: 0.95, exit: 0.5 } }, { noiseFactor: 0, enterAfter: 1, exitAfter: 2 }, { alpha: 0.3, warmUpSamples: 1, severeFactor: 1.5 }] as LinkDegradationOptions[]) {
+      const table = new LinkDegradationTable(options);
+      // Slots on both sides of a page boundary (4096 links a page), in no particular order.
+      const slots = Array.from({ length: 24 }, (_, i) => 4_084 + ((i * 7) % 24));
+      const links = slots.map((slot) => {
+        table.reset(slot);
+        return { slot, state: initialLinkState(options), samples: samplesOf(rng, 300) };
+      });
+      let transitions = 0;
+      for (let i = 0; i < 300; i++)
+        for (const link of links) {
+          const s = link.samples[i]!;
+          const expected = observeLinkSample(link.state, s);
+          link.state = expected.state;
+          expect(table.observe(link.slot, s.tq, s.loss, s.latency_ms)).toBe(expected.transition);
+          if (expected.transition) transitions++;
+        }
+      for (const link of links) {
+        expect(comparable(table.state(link.slot))).toEqual(comparable(link.state));
+        expect(table.statusOf(link.slot)).toBe(link.state.status);
+        expect(table.baselineTq(link.slot)).toBe(link.state.baseline?.tq);
+        expect(table.triggeredBy(link.slot)).toEqual(link.state.triggeredBy);
+      }
+      expect(transitions).toBeGreaterThan(10);
+    }
+  });
+
+  it("a slot reset for another link starts over: warming up, nothing learnt", () => {
+    const table = new LinkDegradationTable();
+    table.reset(3);
+    for (const s of steady(20)) table.observe(3, s.tq, s.loss, s.latency_ms);
+    expect(table.statusOf(3)).toBe("healthy");
+    table.reset(3);
+    expect(comparable(table.state(3))).toEqual(comparable(initialLinkState()));
+    expect(table.baselineTq(3)).toBeUndefined();
   });
 });

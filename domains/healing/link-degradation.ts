@@ -20,6 +20,7 @@
  * degrade the link without waiting for K: most frames lost, latency multiplied.
  */
 import type { LinkSample } from "../mesh/events.ts";
+import { PagedColumn } from "./columns.ts";
 
 export type LinkMetric = "tq" | "loss" | "latency_ms";
 export const linkMetrics: ReadonlyArray<LinkMetric> = ["tq", "loss", "latency_ms"];
@@ -265,3 +266,173 @@ export const observeLinkSample = (state: LinkDegradationState, sample: LinkObser
  * moved; the detector never decides that on its own.
  */
 export const relearnLinkBaseline = (state: LinkDegradationState): LinkDegradationState => initialLinkState(state.options);
+
+const WARMING_UP = 0;
+const HEALTHY = 1;
+const DEGRADED = 2;
+const statusNames: readonly LinkStatus[] = ["warming-up", "healthy", "degraded"];
+/** Baseline numbers per slot: TQ, loss, latency, then the spread of each. */
+const BASELINE_FIELDS = 6;
+const MAX_COUNT = 0xffff_ffff;
+/** 4096 links per page. */
+const LINK_PAGE_BITS = 12;
+
+/**
+ * The degradation detectors of many directed links, one slot each, struct-of-arrays: what
+ * `MeshMonitor` keeps for the 80 000 directed links of a 10 000-node mesh. The rules are
+ * `observeLinkSample`'s, step for step and with the same arithmetic, so a slot fed the same
+ * samples holds the same numbers as a `LinkDegradationState` (`state(slot)` gives it back as
+ * one; a test runs both side by side). Instead of fresh state, baseline and spread objects
+ * per sample, a slot is a few entries of typed-array columns, written in place. Streaks count
+ * up to 2^32 - 1 and stay there (`enterAfter`/`exitAfter` beyond that could never be reached).
+ */
+export class LinkDegradationTable {
+  readonly options: ResolvedLinkDegradationOptions;
+  private readonly status = new PagedColumn((n) => new Uint8Array(n), LINK_PAGE_BITS);
+  /** Bit i set: `linkMetrics[i]` was beyond its enter threshold on the degrading sample. */
+  private readonly triggered = new PagedColumn((n) => new Uint8Array(n), LINK_PAGE_BITS);
+  private readonly learnt = new PagedColumn((n) => new Float64Array(n), LINK_PAGE_BITS);
+  private readonly baseline = new PagedColumn((n) => new Float64Array(n), LINK_PAGE_BITS, BASELINE_FIELDS);
+  private readonly enterStreak = new PagedColumn((n) => new Uint32Array(n), LINK_PAGE_BITS);
+  private readonly severeStreak = new PagedColumn((n) => new Uint32Array(n), LINK_PAGE_BITS);
+  private readonly exitStreak = new PagedColumn((n) => new Uint32Array(n), LINK_PAGE_BITS);
+
+  constructor(options: LinkDegradationOptions = {}) {
+    this.options = resolveLinkDegradationOptions(options);
+  }
+
+  /** Makes `slot` a fresh detector (warming up, nothing learnt), growing the table if needed. */
+  reset(slot: number): void {
+    for (const column of [this.status, this.triggered, this.learnt, this.baseline, this.enterStreak, this.severeStreak, this.exitStreak]) column.reserve(slot + 1);
+    this.status.set(slot, WARMING_UP);
+    this.triggered.set(slot, 0);
+    this.learnt.set(slot, 0);
+    const at = this.baseline.offset(slot);
+    this.baseline.page(slot).fill(0, at, at + BASELINE_FIELDS);
+    this.enterStreak.set(slot, 0);
+    this.severeStreak.set(slot, 0);
+    this.exitStreak.set(slot, 0);
+  }
+
+  /** As `learn` above, in place. */
+  private learn(slot: number, tq: number, loss: number, latency: number): void {
+    const o = this.options;
+    const learnt = this.learnt.get(slot) + 1;
+    const b = this.baseline.page(slot);
+    const i = this.baseline.offset(slot);
+    if (learnt === 1) {
+      b[i] = tq;
+      b[i + 1] = loss;
+      b[i + 2] = latency;
+      b[i + 3] = b[i + 4] = b[i + 5] = 0;
+    } else {
+      const w = learnt <= o.warmUpSamples ? 1 / learnt : o.alpha;
+      const ws = learnt <= o.warmUpSamples ? w : 0;
+      const bTq = b[i]!;
+      const bLoss = b[i + 1]!;
+      const bLatency = b[i + 2]!;
+      b[i] = bTq + w * (tq - bTq);
+      b[i + 1] = bLoss + w * (loss - bLoss);
+      b[i + 2] = bLatency + w * (latency - bLatency);
+      b[i + 3] = b[i + 3]! + ws * (Math.abs(tq - bTq) - b[i + 3]!);
+      b[i + 4] = b[i + 4]! + ws * (Math.abs(loss - bLoss) - b[i + 4]!);
+      b[i + 5] = b[i + 5]! + ws * (Math.abs(latency - bLatency) - b[i + 5]!);
+    }
+    this.learnt.set(slot, learnt);
+  }
+
+  /** As `observeLinkSample`: one sample of the slot's link, and whether it crossed between healthy and degraded. */
+  observe(slot: number, tq: number, loss: number, latency: number): "degraded" | "recovered" | undefined {
+    const o = this.options;
+    if (this.status.get(slot) === WARMING_UP || this.learnt.get(slot) === 0) {
+      this.learn(slot, tq, loss, latency);
+      this.status.set(slot, this.learnt.get(slot) >= o.warmUpSamples ? HEALTHY : WARMING_UP);
+      return undefined;
+    }
+    const b = this.baseline.page(slot);
+    const i = this.baseline.offset(slot);
+    const bTq = b[i]!;
+    const bLoss = b[i + 1]!;
+    const bLatency = b[i + 2]!;
+    // linkDeviation
+    const dTq = bTq > 0 ? (bTq - tq) / bTq : 0;
+    const dLoss = loss - bLoss;
+    const dLatency = (latency - bLatency) / Math.max(bLatency, o.latencyFloorMs);
+    // effectiveThresholds (a learnt baseline always has a spread)
+    let sTq = 1;
+    let sLoss = 1;
+    let sLatency = 1;
+    if (o.noiseFactor > 0) {
+      sTq = Math.max(1, (o.noiseFactor * (b[i + 3]! / Math.max(bTq, 1))) / o.tq.enter);
+      sLoss = Math.max(1, (o.noiseFactor * b[i + 4]!) / o.loss.enter);
+      sLatency = Math.max(1, (o.noiseFactor * (b[i + 5]! / Math.max(bLatency, o.latencyFloorMs))) / o.latency_ms.enter);
+    }
+    const enterTq = o.tq.enter * sTq;
+    const enterLoss = o.loss.enter * sLoss;
+    const enterLatency = o.latency_ms.enter * sLatency;
+    const beyondEnter = (dTq > enterTq ? 1 : 0) | (dLoss > enterLoss ? 2 : 0) | (dLatency > enterLatency ? 4 : 0);
+    const withinExit = dTq <= o.tq.exit * sTq && dLoss <= o.loss.exit * sLoss && dLatency <= o.latency_ms.exit * sLatency;
+
+    if (this.status.get(slot) === HEALTHY) {
+      const enterStreak = beyondEnter !== 0 ? Math.min(this.enterStreak.get(slot) + 1, MAX_COUNT) : 0;
+      const severe = dTq > o.severeFactor * enterTq || dLoss > o.severeFactor * enterLoss || dLatency > o.severeFactor * enterLatency;
+      const severeStreak = severe ? Math.min(this.severeStreak.get(slot) + 1, MAX_COUNT) : 0;
+      if (enterStreak >= o.enterAfter || severeStreak >= 2) {
+        this.status.set(slot, DEGRADED);
+        this.enterStreak.set(slot, 0);
+        this.severeStreak.set(slot, 0);
+        this.exitStreak.set(slot, 0);
+        this.triggered.set(slot, beyondEnter);
+        return "degraded";
+      }
+      if (withinExit) this.learn(slot, tq, loss, latency);
+      this.enterStreak.set(slot, enterStreak);
+      this.severeStreak.set(slot, severeStreak);
+      return undefined;
+    }
+
+    // degraded: the baseline is frozen until the link has recovered.
+    const exitStreak = withinExit ? Math.min(this.exitStreak.get(slot) + 1, MAX_COUNT) : 0;
+    if (exitStreak >= o.exitAfter) {
+      this.status.set(slot, HEALTHY);
+      this.enterStreak.set(slot, 0);
+      this.exitStreak.set(slot, 0);
+      this.triggered.set(slot, 0);
+      return "recovered";
+    }
+    this.exitStreak.set(slot, exitStreak);
+    return undefined;
+  }
+
+  statusOf(slot: number): LinkStatus {
+    return statusNames[this.status.get(slot)]!;
+  }
+
+  /** The learnt TQ baseline; undefined before the first sample. */
+  baselineTq(slot: number): number | undefined {
+    return this.learnt.get(slot) === 0 ? undefined : this.baseline.page(slot)[this.baseline.offset(slot)];
+  }
+
+  /** Metrics beyond their enter threshold on the sample that made the link degraded; empty otherwise. */
+  triggeredBy(slot: number): LinkMetric[] {
+    const bits = this.triggered.get(slot);
+    return linkMetrics.filter((_, m) => (bits & (1 << m)) !== 0);
+  }
+
+  /** The slot as a `LinkDegradationState` (a copy): for tests and inspection. */
+  state(slot: number): LinkDegradationState {
+    const b = this.baseline.page(slot);
+    const i = this.baseline.offset(slot);
+    const learnt = this.learnt.get(slot);
+    return {
+      options: this.options,
+      status: this.statusOf(slot),
+      learnt,
+      baseline: learnt === 0 ? undefined : { tq: b[i]!, loss: b[i + 1]!, latency_ms: b[i + 2]!, spread: { tq: b[i + 3]!, loss: b[i + 4]!, latency_ms: b[i + 5]! } },
+      enterStreak: this.enterStreak.get(slot),
+      severeStreak: this.severeStreak.get(slot),
+      exitStreak: this.exitStreak.get(slot),
+      triggeredBy: this.triggeredBy(slot),
+    };
+  }
+}

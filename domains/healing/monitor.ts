@@ -12,9 +12,10 @@
  * | `detector` | failure-detector defaults (threshold 8) |
  * | `link` | link-degradation defaults, but `warmUpSamples` 30 and `enterAfter` 5 (a radio link's spread needs more than 10 samples to show, and fading lasts seconds; a severe change still degrades at once), and TQ `{ enter: 0.95, exit: 0.5 }`: TQ is batman-adv's slow window average, so degradation is judged on the agent's loss and latency probes and on TQ only when it collapses |
  * | `deadTq` (a neighbour's TQ at or below it: the link is dead) | 5 |
- * | `deadLastSeenMs` (a neighbour unheard this long, batman-adv's `last_seen_msecs`, is dead too: TQ is a window average and falls late) | 5 000 |
+ * | `deadLoss` (the agent's probes to a neighbour lose at least this share: the link is dead; TQ is a window average and falls late) | 0.95 |
+ * | `deadLastSeenMs` (a neighbour unheard this long, batman-adv's `last_seen_msecs`, is dead too; OGMs are broadcast and never retried, so a lossy radio link goes unheard for several seconds now and then, and only a silence no loss explains counts) | 30 000 |
  * | `deadAfter` (consecutive dead reports before a link between heard nodes counts as dead) | 3 |
- * | `usefulTq` (a link whose baseline TQ stays below it in both directions is never blamed: it dropping out is radio life) | 64 |
+ * | `usefulTq` (a link whose baseline TQ stays below it in either direction is never blamed: it dropping out is radio life, and batman-adv rates a neighbour with echoes of its own OGMs, so a link that loses most frames one way carries little either way) | 64 |
  * | `observers` (nodes whose reports reach the control plane directly) | every heard node |
  * | `classifyWithinMs` (longest wait for a neighbour's report before telling dead from hung) | 1 500 |
  * | `floodFactor` (tx rate over its own baseline that is a flood) | 5 |
@@ -24,8 +25,9 @@
  * | `badSignaturesToFlag` (refused signatures within `badSignatureWindowMs`) | 3 in 60 000 ms |
  */
 import type { LinkMetricsReported, LinkSample, NodeAnnounced, NodeMetricsReported } from "../mesh/index.ts";
-import { initialDetectorState, intervalStatistics, phi, recordHeartbeat, type DetectorState, type FailureDetectorOptions } from "./failure-detector.ts";
-import { initialLinkState, observeLinkSample, type LinkDegradationOptions, type LinkDegradationState } from "./link-degradation.ts";
+import { PagedColumn } from "./columns.ts";
+import { HeartbeatWindows, type FailureDetectorOptions } from "./failure-detector.ts";
+import { LinkDegradationTable, type LinkDegradationOptions } from "./link-degradation.ts";
 import type { Finding, NodeFlags } from "./plan.ts";
 import { localizeRootCauses, type Link } from "./root-cause.ts";
 import type { RouteLink } from "./route-cost.ts";
@@ -36,6 +38,7 @@ export interface MonitorOptions {
   readonly deadTq?: number;
   readonly deadAfter?: number;
   readonly deadLastSeenMs?: number;
+  readonly deadLoss?: number;
   readonly usefulTq?: number;
   readonly observers?: readonly string[];
   readonly classifyWithinMs?: number;
@@ -50,47 +53,6 @@ export interface MonitorOptions {
 /** A finding with the time its first evidence appeared. */
 export type TimedFinding = Finding & { readonly onsetAt: number };
 
-interface ReportedLink {
-  /** The neighbour's interface MAC on this link (`neigh_address`): what XDP matches. */
-  readonly mac: string;
-  readonly tq: number;
-  readonly loss: number;
-  readonly latency_ms: number;
-  readonly hardIf: string | undefined;
-  /** batman-adv's `last_seen_msecs`: how long ago the neighbour was last heard. */
-  readonly lastSeenMs: number;
-}
-
-interface DirectedLinkState {
-  degradation: LinkDegradationState;
-  /** When the current bad spell (dead or degraded) began; undefined while fine. */
-  badSince: number | undefined;
-  /** Consecutive reports at or below `deadTq`, and when the first of them came. */
-  deadReports: number;
-  deadSince: number | undefined;
-}
-
-interface NodeView {
-  readonly id: string;
-  macs: readonly string[];
-  primaryMac: string | undefined;
-  detector: DetectorState;
-  /** Its latest link table, by neighbour id, and when it was reported. */
-  links: Map<string, ReportedLink>;
-  linksAt: number | undefined;
-  /** Transmit counter and time of its previous metrics report. */
-  lastTx: { bytes: number; at: number } | undefined;
-  baselineTxRate: number | undefined;
-  txRateSamples: number;
-  /** Consecutive metrics reports above the flood threshold. */
-  floodReports: number;
-  flooding: boolean;
-  floodingSince: number | undefined;
-  lieStreak: number;
-  lyingSince: number | undefined;
-  badSignatureTimes: number[];
-}
-
 export interface NodeLiveness {
   readonly phi: number;
   readonly suspected: boolean;
@@ -100,20 +62,106 @@ export interface NodeLiveness {
 const compare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 const undirected = (a: string, b: string): string => (a < b ? `${a}|${b}` : `${b}|${a}`);
 
+/**
+ * A flat copy of a string. Strings decoded from an event are slices of the text of its whole
+ * payload (cbor-x decodes all strings of a message at once), so one MAC kept from a link table
+ * would keep the whole table's text alive: ids, MACs and interface names are copied once, when
+ * first seen, and every later report refers to the copy. JSON round-trips every code unit exactly.
+ */
+const flatCopy = (s: string): string => JSON.parse(JSON.stringify(s)) as string;
+
+const MAX_COUNT = 0xffff_ffff;
+/** 256 nodes, 4096 directed links per page of a column. */
+const NODE_PAGE_BITS = 8;
+const LINK_PAGE_BITS = 12;
+const NONE = -1;
+
+// Per-node flags: which optional values a node has.
+const HAS_LINKS = 1;
+const HAS_LAST_TX = 2;
+const HAS_BASELINE_TX = 4;
+const FLOODING = 8;
+const HAS_FLOODING_SINCE = 16;
+const HAS_LYING_SINCE = 32;
+// Per-directed-link flags.
+const HAS_BAD_SINCE = 1;
+const HAS_DEAD_SINCE = 2;
+
+/**
+ * State is struct-of-arrays, sized for 10 000 nodes and their 80 000 directed links: a node is
+ * an index (order of first sight) into typed-array columns, its heartbeat window a slot of a
+ * `HeartbeatWindows`; a directed link (a line of a node's link table) is a slot into columns
+ * holding the latest report of it, its dead/bad spell and its degradation detector (a slot
+ * of a `LinkDegradationTable`). A node's link table is the list of its slots, in the order of
+ * its report; a link that leaves every table frees its slot for the next new one. MACs and
+ * interface names are interned. What the monitor answers is the same as with one object per
+ * node and per link: only the storage changed.
+ */
 export class MeshMonitor {
-  private readonly nodes = new Map<string, NodeView>();
-  private readonly macOwner = new Map<string, string>();
-  /** Every link ever reported, undirected: the physical adjacency root-cause works on. */
-  private readonly adjacency = new Map<string, Link>();
-  private readonly directed = new Map<string, DirectedLinkState>();
   private readonly options: Required<Omit<MonitorOptions, "detector" | "link" | "observers">> & Pick<MonitorOptions, "detector" | "link" | "observers">;
+
+  // Nodes, by index.
+  private readonly ids: string[] = [];
+  private readonly indexOf = new Map<string, number>();
+  private readonly detectors: HeartbeatWindows;
+  private readonly nodeFlags = new PagedColumn((n) => new Uint8Array(n), NODE_PAGE_BITS);
+  private readonly primaryMac = new PagedColumn((n) => new Int32Array(n), NODE_PAGE_BITS);
+  /** When the node last reported its link table. */
+  private readonly linksAt = new PagedColumn((n) => new Float64Array(n), NODE_PAGE_BITS);
+  /** Transmit counter and time of its previous metrics report. */
+  private readonly lastTxBytes = new PagedColumn((n) => new Float64Array(n), NODE_PAGE_BITS);
+  private readonly lastTxAt = new PagedColumn((n) => new Float64Array(n), NODE_PAGE_BITS);
+  private readonly baselineTxRate = new PagedColumn((n) => new Float64Array(n), NODE_PAGE_BITS);
+  private readonly txRateSamples = new PagedColumn((n) => new Float64Array(n), NODE_PAGE_BITS);
+  /** Consecutive metrics reports above the flood threshold. */
+  private readonly floodReports = new PagedColumn((n) => new Uint32Array(n), NODE_PAGE_BITS);
+  private readonly floodingSince = new PagedColumn((n) => new Float64Array(n), NODE_PAGE_BITS);
+  private readonly lieStreak = new PagedColumn((n) => new Uint32Array(n), NODE_PAGE_BITS);
+  private readonly lyingSince = new PagedColumn((n) => new Float64Array(n), NODE_PAGE_BITS);
+  /** Each node's latest link table: its directed-link slots, in the order of its report. */
+  private readonly tables: number[][] = [];
+  /** Refused signatures of the nodes that had any, oldest first, at most 64. */
+  private readonly badSignatureTimes = new Map<number, number[]>();
+
+  // Interned MACs (announced) and their owners; interned interface names.
+  private readonly macIndex = new Map<string, number>();
+  private readonly macs: string[] = [];
+  private readonly macOwner: number[] = [];
+  private readonly interfaceIndex = new Map<string, number>();
+  private readonly interfaces: string[] = [];
+
+  // Directed links, by slot.
+  private slotsUsed = 0;
+  private readonly freeSlots: number[] = [];
+  private readonly linkTo = new PagedColumn((n) => new Int32Array(n), LINK_PAGE_BITS);
+  /** The neighbour's interface MAC on this link (`neigh_address`, what XDP matches), interned. */
+  private readonly linkMac = new PagedColumn((n) => new Int32Array(n), LINK_PAGE_BITS);
+  private readonly linkInterface = new PagedColumn((n) => new Int32Array(n), LINK_PAGE_BITS);
+  private readonly linkTq = new PagedColumn((n) => new Float64Array(n), LINK_PAGE_BITS);
+  private readonly linkLoss = new PagedColumn((n) => new Float64Array(n), LINK_PAGE_BITS);
+  private readonly linkLatency = new PagedColumn((n) => new Float64Array(n), LINK_PAGE_BITS);
+  /** batman-adv's `last_seen_msecs`: how long ago the neighbour was last heard. */
+  private readonly linkLastSeen = new PagedColumn((n) => new Float64Array(n), LINK_PAGE_BITS);
+  private readonly linkFlags = new PagedColumn((n) => new Uint8Array(n), LINK_PAGE_BITS);
+  /** Consecutive reports at or below `deadTq`, and when the first of them came. */
+  private readonly deadReports = new PagedColumn((n) => new Uint32Array(n), LINK_PAGE_BITS);
+  private readonly deadSince = new PagedColumn((n) => new Float64Array(n), LINK_PAGE_BITS);
+  /** When the current bad spell (dead or degraded) began. */
+  private readonly badSince = new PagedColumn((n) => new Float64Array(n), LINK_PAGE_BITS);
+  /** The report (a running count) that last listed the slot: tells the lines a new report dropped. */
+  private readonly listedIn = new PagedColumn((n) => new Uint32Array(n), LINK_PAGE_BITS);
+  private reports = 0;
+  private readonly degradation: LinkDegradationTable;
+  private readonly nodeColumns = [this.nodeFlags, this.primaryMac, this.linksAt, this.lastTxBytes, this.lastTxAt, this.baselineTxRate, this.txRateSamples, this.floodReports, this.floodingSince, this.lieStreak, this.lyingSince];
+  private readonly linkColumns = [this.linkTo, this.linkMac, this.linkInterface, this.linkTq, this.linkLoss, this.linkLatency, this.linkLastSeen, this.linkFlags, this.deadReports, this.deadSince, this.badSince, this.listedIn];
 
   constructor(options: MonitorOptions = {}) {
     this.options = {
       ...options,
       deadTq: options.deadTq ?? 5,
       deadAfter: options.deadAfter ?? 3,
-      deadLastSeenMs: options.deadLastSeenMs ?? 5_000,
+      deadLastSeenMs: options.deadLastSeenMs ?? 30_000,
+      deadLoss: options.deadLoss ?? 0.95,
       usefulTq: options.usefulTq ?? 64,
       classifyWithinMs: options.classifyWithinMs ?? 1_500,
       floodFactor: options.floodFactor ?? 5,
@@ -123,109 +171,165 @@ export class MeshMonitor {
       badSignaturesToFlag: options.badSignaturesToFlag ?? 3,
       badSignatureWindowMs: options.badSignatureWindowMs ?? 60_000,
     };
+    this.detectors = new HeartbeatWindows(options.detector);
+    this.degradation = new LinkDegradationTable({ warmUpSamples: 30, enterAfter: 5, tq: { enter: 0.95, exit: 0.5 }, ...options.link });
   }
 
   get size(): number {
-    return this.nodes.size;
+    return this.ids.length;
   }
 
   /** Node ids the monitor knows, sorted. */
   nodeIds(): string[] {
-    return [...this.nodes.keys()].sort(compare);
+    return [...this.ids].sort(compare);
   }
 
-  private view(id: string): NodeView {
-    let v = this.nodes.get(id);
-    if (!v) {
-      v = {
-        id,
-        macs: [],
-        primaryMac: undefined,
-        detector: initialDetectorState(this.options.detector),
-        links: new Map(),
-        linksAt: undefined,
-        lastTx: undefined,
-        baselineTxRate: undefined,
-        txRateSamples: 0,
-        floodReports: 0,
-        flooding: false,
-        floodingSince: undefined,
-        lieStreak: 0,
-        lyingSince: undefined,
-        badSignatureTimes: [],
-      };
-      this.nodes.set(id, v);
+  /** Per-node flags. */
+  private has(v: number, flag: number): boolean {
+    return (this.nodeFlags.get(v) & flag) !== 0;
+  }
+
+  private raise(v: number, flags: number): void {
+    this.nodeFlags.set(v, this.nodeFlags.get(v) | flags);
+  }
+
+  private lower(v: number, flags: number): void {
+    this.nodeFlags.set(v, this.nodeFlags.get(v) & ~flags);
+  }
+
+  private view(id: string): number {
+    const known = this.indexOf.get(id);
+    if (known !== undefined) return known;
+    const i = this.ids.length;
+    for (const column of this.nodeColumns) column.reserve(i + 1);
+    const copy = flatCopy(id);
+    this.ids.push(copy);
+    this.indexOf.set(copy, i);
+    this.primaryMac.set(i, NONE);
+    this.tables.push([]);
+    this.detectors.add();
+    return i;
+  }
+
+  private macId(mac: string): number {
+    let m = this.macIndex.get(mac);
+    if (m === undefined) {
+      m = this.macs.length;
+      const copy = flatCopy(mac);
+      this.macs.push(copy);
+      this.macOwner.push(NONE);
+      this.macIndex.set(copy, m);
     }
-    return v;
+    return m;
+  }
+
+  private interfaceId(name: string | undefined): number {
+    if (name === undefined) return NONE;
+    let n = this.interfaceIndex.get(name);
+    if (n === undefined) {
+      n = this.interfaces.length;
+      const copy = flatCopy(name);
+      this.interfaces.push(copy);
+      this.interfaceIndex.set(copy, n);
+    }
+    return n;
   }
 
   /** A node (re)announced itself with its MACs. Counts as a sign of life. */
   announced(nodeId: string, primaryMac: string, macs: readonly string[], atMs: number): void {
     const v = this.view(nodeId);
-    v.primaryMac = primaryMac;
-    v.macs = [...new Set([primaryMac, ...macs])];
-    for (const mac of v.macs) this.macOwner.set(mac, nodeId);
-    v.detector = recordHeartbeat(v.detector, atMs);
+    this.primaryMac.set(v, this.macId(primaryMac));
+    for (const mac of new Set([primaryMac, ...macs])) this.macOwner[this.macId(mac)] = v;
+    this.detectors.record(v, atMs);
   }
 
   heartbeat(nodeId: string, atMs: number): void {
-    const v = this.view(nodeId);
-    v.detector = recordHeartbeat(v.detector, atMs);
+    this.detectors.record(this.view(nodeId), atMs);
+  }
+
+  /** The slot of the line for `to` in `from`'s link table; NONE when it has none. */
+  private slotOf(from: number, to: number): number {
+    if (from < 0 || to < 0) return NONE;
+    for (const slot of this.tables[from]!) if (this.linkTo.get(slot) === to) return slot;
+    return NONE;
+  }
+
+  /** A fresh line for `to` (in the table of the node being reported, which lists it). */
+  private newSlot(to: number): number {
+    let slot = this.freeSlots.pop();
+    if (slot === undefined) {
+      slot = this.slotsUsed++;
+      for (const column of this.linkColumns) column.reserve(slot + 1);
+    }
+    this.linkTo.set(slot, to);
+    this.linkFlags.set(slot, 0);
+    this.deadReports.set(slot, 0);
+    this.listedIn.set(slot, 0);
+    this.degradation.reset(slot);
+    return slot;
   }
 
   /** A node's link table. Neighbours are resolved through announced MACs; unknown MACs wait for their announcement. */
   linksReported(nodeId: string, samples: readonly LinkSample[], atMs: number): void {
     const v = this.view(nodeId);
-    const previous = v.links;
-    const links = new Map<string, ReportedLink>();
+    const previous = this.tables[v]!;
+    const table: number[] = [];
+    const report = (this.reports = this.reports === MAX_COUNT ? 1 : this.reports + 1);
+    if (report === 1) for (let slot = 0; slot < this.slotsUsed; slot++) this.listedIn.set(slot, 0);
     for (const s of samples) {
-      const neighbour = this.macOwner.get(s.neigh_address);
-      if (neighbour === undefined || neighbour === nodeId) continue;
-      // Several interfaces to one neighbour: keep the best, as batman-adv's router choice does.
-      const seen = links.get(neighbour);
-      if (seen && seen.tq >= s.tq) continue;
-      links.set(neighbour, { mac: s.neigh_address, tq: s.tq, loss: s.loss, latency_ms: s.latency_ms, hardIf: s.hard_ifname, lastSeenMs: s.last_seen_msecs });
+      const m = this.macIndex.get(s.neigh_address);
+      const neighbour = m === undefined ? NONE : this.macOwner[m]!;
+      if (neighbour === NONE || neighbour === v) continue;
+      let slot = NONE;
+      for (const listed of table) if (this.linkTo.get(listed) === neighbour) slot = listed;
+      if (slot !== NONE) {
+        // Several interfaces to one neighbour: keep the best, as batman-adv's router choice does.
+        if (this.linkTq.get(slot) >= s.tq) continue;
+      } else {
+        slot = this.slotOf(v, neighbour);
+        if (slot === NONE) slot = this.newSlot(neighbour);
+        this.listedIn.set(slot, report);
+        table.push(slot);
+      }
+      this.linkMac.set(slot, m!);
+      this.linkTq.set(slot, s.tq);
+      this.linkLoss.set(slot, s.loss);
+      this.linkLatency.set(slot, s.latency_ms);
+      this.linkInterface.set(slot, this.interfaceId(s.hard_ifname));
+      this.linkLastSeen.set(slot, s.last_seen_msecs);
     }
     // A neighbour that vanished from the table is a dead link, reported with TQ 0, unless only
     // this node ever claimed the link: then it was never there (a liar's phantom), and goes.
-    for (const [neighbour, old] of previous) {
-      if (links.has(neighbour)) continue;
-      if (this.nodes.get(neighbour)?.links.has(nodeId)) links.set(neighbour, { ...old, tq: 0, loss: 1, lastSeenMs: Infinity });
-      else {
-        this.directed.delete(`${nodeId}>${neighbour}`);
-        if (!this.directed.has(`${neighbour}>${nodeId}`)) this.adjacency.delete(undirected(nodeId, neighbour));
-      }
+    for (const slot of previous) {
+      if (this.listedIn.get(slot) === report) continue;
+      if (this.slotOf(this.linkTo.get(slot), v) !== NONE) {
+        this.linkTq.set(slot, 0);
+        this.linkLoss.set(slot, 1);
+        this.linkLastSeen.set(slot, Infinity);
+        this.listedIn.set(slot, report);
+        table.push(slot);
+      } else this.freeSlots.push(slot);
     }
-    v.links = links;
-    v.linksAt = atMs;
-    for (const [neighbour, l] of links) {
-      const key = undirected(nodeId, neighbour);
-      if (!this.adjacency.has(key)) this.adjacency.set(key, nodeId < neighbour ? [nodeId, neighbour] : [neighbour, nodeId]);
-      const d = this.directedState(nodeId, neighbour);
-      const dead = this.isDead(l);
-      if (!dead) d.degradation = observeLinkSample(d.degradation, l).state;
-      d.deadReports = dead ? d.deadReports + 1 : 0;
-      d.deadSince = dead ? (d.deadSince ?? atMs) : undefined;
+    this.tables[v] = table.length === previous.length && table.every((slot, k) => slot === previous[k]) ? previous : table;
+    this.linksAt.set(v, atMs);
+    this.raise(v, HAS_LINKS);
+    for (const slot of table) {
+      const dead = this.isDead(slot);
+      if (!dead) this.degradation.observe(slot, this.linkTq.get(slot), this.linkLoss.get(slot), this.linkLatency.get(slot));
+      const flags = this.linkFlags.get(slot);
+      this.deadReports.set(slot, dead ? Math.min(this.deadReports.get(slot) + 1, MAX_COUNT) : 0);
+      if (dead && !(flags & HAS_DEAD_SINCE)) this.deadSince.set(slot, atMs);
       // A marginal radio link dips to nothing now and then: dead only when it stays so.
-      const deadLasting = d.deadReports >= this.options.deadAfter;
-      const bad = deadLasting || d.degradation.status === "degraded";
-      d.badSince = bad ? (d.badSince ?? (deadLasting ? d.deadSince : atMs)) : undefined;
+      const deadLasting = this.deadReports.get(slot) >= this.options.deadAfter;
+      const bad = deadLasting || this.degradation.statusOf(slot) === "degraded";
+      if (bad && !(flags & HAS_BAD_SINCE)) this.badSince.set(slot, deadLasting ? this.deadSince.get(slot) : atMs);
+      this.linkFlags.set(slot, (dead ? HAS_DEAD_SINCE : 0) | (bad ? HAS_BAD_SINCE : 0));
     }
     this.judgeClaims(v);
   }
 
-  private isDead(l: ReportedLink): boolean {
-    return l.tq <= this.options.deadTq || l.lastSeenMs >= this.options.deadLastSeenMs;
-  }
-
-  private directedState(from: string, to: string): DirectedLinkState {
-    const key = `${from}>${to}`;
-    let d = this.directed.get(key);
-    if (!d) {
-      d = { degradation: initialLinkState({ warmUpSamples: 30, enterAfter: 5, tq: { enter: 0.95, exit: 0.5 }, ...this.options.link }), badSince: undefined, deadReports: 0, deadSince: undefined };
-      this.directed.set(key, d);
-    }
-    return d;
+  private isDead(slot: number): boolean {
+    return this.linkTq.get(slot) <= this.options.deadTq || this.linkLoss.get(slot) >= this.options.deadLoss || this.linkLastSeen.get(slot) >= this.options.deadLastSeenMs;
   }
 
   /**
@@ -233,92 +337,117 @@ export class MeshMonitor {
    * does not list it at all. A weak or faded direction is radio life; a perfect link only one
    * end knows of is made up.
    */
-  private judgeClaims(v: NodeView): void {
+  private judgeClaims(v: number): void {
     const { lieTq, lieAfter } = this.options;
     let lies = false;
-    for (const [neighbour, l] of v.links) {
-      if (l.tq < lieTq) continue;
-      const other = this.nodes.get(neighbour);
-      if (!other || other.linksAt === undefined) continue;
-      if (!other.links.has(v.id)) lies = true;
+    for (const slot of this.tables[v]!) {
+      if (this.linkTq.get(slot) < lieTq) continue;
+      const other = this.linkTo.get(slot);
+      if (!this.has(other, HAS_LINKS)) continue;
+      if (this.slotOf(other, v) === NONE) lies = true;
     }
-    v.lieStreak = lies ? v.lieStreak + 1 : 0;
-    if (v.lieStreak >= lieAfter) v.lyingSince ??= v.linksAt;
-    else if (v.lieStreak === 0) v.lyingSince = undefined;
+    const streak = lies ? Math.min(this.lieStreak.get(v) + 1, MAX_COUNT) : 0;
+    this.lieStreak.set(v, streak);
+    if (streak >= lieAfter) {
+      if (!this.has(v, HAS_LYING_SINCE)) {
+        this.lyingSince.set(v, this.linksAt.get(v));
+        this.raise(v, HAS_LYING_SINCE);
+      }
+    } else if (streak === 0) this.lower(v, HAS_LYING_SINCE);
   }
 
   /** Node metrics: the transmit rate against the node's own baseline tells a flood. */
   metricsReported(nodeId: string, txBytes: number, atMs: number): void {
     const v = this.view(nodeId);
-    const last = v.lastTx;
-    v.lastTx = { bytes: txBytes, at: atMs };
-    if (!last || atMs <= last.at || txBytes < last.bytes) return; // first report, reordered, or counters reset by a reboot
-    const rate = ((txBytes - last.bytes) * 1000) / (atMs - last.at);
-    const base = v.baselineTxRate;
-    const flood = base !== undefined && v.txRateSamples >= 20 && rate > Math.max(this.options.floodFactor * base, this.options.minFloodBytesPerSecond);
+    const flags = this.nodeFlags.get(v);
+    const lastBytes = this.lastTxBytes.get(v);
+    const lastAt = this.lastTxAt.get(v);
+    this.lastTxBytes.set(v, txBytes);
+    this.lastTxAt.set(v, atMs);
+    this.raise(v, HAS_LAST_TX);
+    if (!(flags & HAS_LAST_TX) || atMs <= lastAt || txBytes < lastBytes) return; // first report, reordered, or counters reset by a reboot
+    const rate = ((txBytes - lastBytes) * 1000) / (atMs - lastAt);
+    const hasBase = (flags & HAS_BASELINE_TX) !== 0;
+    const base = this.baselineTxRate.get(v);
+    const flood = hasBase && this.txRateSamples.get(v) >= 20 && rate > Math.max(this.options.floodFactor * base, this.options.minFloodBytesPerSecond);
     if (flood) {
       // Three reports in a row: a burst (a backup, a video call) is not a flood.
-      v.floodReports++;
-      v.floodingSince ??= atMs;
-      if (v.floodReports >= 3) v.flooding = true;
+      const reports = Math.min(this.floodReports.get(v) + 1, MAX_COUNT);
+      this.floodReports.set(v, reports);
+      if (!(flags & HAS_FLOODING_SINCE)) this.floodingSince.set(v, atMs);
+      this.raise(v, HAS_FLOODING_SINCE | (reports >= 3 ? FLOODING : 0));
       return;
     }
-    v.floodReports = 0;
-    v.flooding = false;
-    v.floodingSince = undefined;
-    v.txRateSamples++;
+    this.floodReports.set(v, 0);
+    this.lower(v, FLOODING | HAS_FLOODING_SINCE);
+    const samples = this.txRateSamples.get(v) + 1;
+    this.txRateSamples.set(v, samples);
     // Running mean while warming up, then a slow EWMA: a flood never teaches the baseline.
-    const w = v.txRateSamples <= 5 ? 1 / v.txRateSamples : 0.05;
-    v.baselineTxRate = base === undefined ? rate : base + w * (rate - base);
+    const w = samples <= 5 ? 1 / samples : 0.05;
+    this.baselineTxRate.set(v, hasBase ? base + w * (rate - base) : rate);
+    this.raise(v, HAS_BASELINE_TX);
   }
 
   /** An event claiming to come from `producerId` failed signature verification. */
   badSignature(producerId: string, atMs: number): void {
-    const v = this.nodes.get(producerId);
-    if (!v) return; // not a node we know: nothing to quarantine
-    v.badSignatureTimes.push(atMs);
-    if (v.badSignatureTimes.length > 64) v.badSignatureTimes.splice(0, v.badSignatureTimes.length - 64);
+    const v = this.indexOf.get(producerId);
+    if (v === undefined) return; // not a node we know: nothing to quarantine
+    let times = this.badSignatureTimes.get(v);
+    if (!times) this.badSignatureTimes.set(v, (times = []));
+    times.push(atMs);
+    if (times.length > 64) times.splice(0, times.length - 64);
   }
 
   liveness(nodeId: string, nowMs: number): NodeLiveness | undefined {
-    const v = this.nodes.get(nodeId);
-    if (!v) return undefined;
-    const p = phi(v.detector, nowMs);
-    return { phi: p, suspected: p >= v.detector.options.threshold, lastHeartbeatAt: v.detector.lastHeartbeatMs };
+    const v = this.indexOf.get(nodeId);
+    if (v === undefined) return undefined;
+    const p = this.detectors.phi(v, nowMs);
+    return { phi: p, suspected: p >= this.detectors.options.threshold, lastHeartbeatAt: this.detectors.lastHeartbeatMs(v) };
   }
 
   /** The node an announced MAC belongs to. */
   ownerOfMac(mac: string): string | undefined {
-    return this.macOwner.get(mac);
+    const m = this.macIndex.get(mac);
+    const owner = m === undefined ? NONE : this.macOwner[m]!;
+    return owner === NONE ? undefined : this.ids[owner];
+  }
+
+  private primaryMacOf(v: number): string | undefined {
+    const m = this.primaryMac.get(v);
+    return m === NONE ? undefined : this.macs[m];
   }
 
   /** The node's mesh MAC (what XDP at its neighbours matches). */
   macOf(nodeId: string): string | undefined {
-    return this.nodes.get(nodeId)?.primaryMac;
+    const v = this.indexOf.get(nodeId);
+    return v === undefined ? undefined : this.primaryMacOf(v);
   }
 
   /** What the planner knows of each node: MAC and misbehaviour flags. */
   flags(nowMs: number): Record<string, NodeFlags> {
     const out: Record<string, NodeFlags> = {};
-    for (const v of this.nodes.values()) {
+    for (let v = 0; v < this.ids.length; v++) {
+      const flags = this.nodeFlags.get(v);
       const badSignatures = this.recentBadSignatures(v, nowMs) >= this.options.badSignaturesToFlag;
-      const lying = v.lyingSince !== undefined;
       const f: { -readonly [K in keyof NodeFlags]: NodeFlags[K] } = {};
-      if (v.primaryMac) f.mac = v.primaryMac;
-      if (v.flooding) f.flooding = true;
-      if (lying) f.lying = true;
+      const mac = this.primaryMacOf(v);
+      if (mac) f.mac = mac;
+      if (flags & FLOODING) f.flooding = true;
+      if (flags & HAS_LYING_SINCE) f.lying = true;
       if (badSignatures) f.badSignatures = true;
       // ~500 bytes a packet: the node's normal packet rate, the limit a flood is held to.
-      if (v.baselineTxRate !== undefined) f.baselinePps = Math.max(10, Math.round(v.baselineTxRate / 500));
-      out[v.id] = f;
+      if (flags & HAS_BASELINE_TX) f.baselinePps = Math.max(10, Math.round(this.baselineTxRate.get(v) / 500));
+      out[this.ids[v]!] = f;
     }
     return out;
   }
 
-  private recentBadSignatures(v: NodeView, nowMs: number): number {
+  private recentBadSignatures(v: number, nowMs: number): number {
+    const times = this.badSignatureTimes.get(v);
+    if (!times) return 0;
     const from = nowMs - this.options.badSignatureWindowMs;
     let n = 0;
-    for (const t of v.badSignatureTimes) if (t >= from && t <= nowMs) n++;
+    for (const t of times) if (t >= from && t <= nowMs) n++;
     return n;
   }
 
@@ -329,44 +458,64 @@ export class MeshMonitor {
    */
   routeLinks(nowMs: number): RouteLink[] {
     const out: RouteLink[] = [];
-    for (const v of this.nodes.values()) {
+    for (let v = 0; v < this.ids.length; v++) {
       const silent = this.suspected(v, nowMs);
-      for (const [target, l] of v.links) {
-        const tq = silent || this.isDead(l) ? 0 : l.tq;
-        out.push(l.hardIf === undefined ? { source: v.id, target, tq } : { source: v.id, target, tq, hardIf: l.hardIf });
+      const source = this.ids[v]!;
+      for (const slot of this.tables[v]!) {
+        const target = this.ids[this.linkTo.get(slot)]!;
+        const tq = silent || this.isDead(slot) ? 0 : this.linkTq.get(slot);
+        const hardIf = this.linkInterface.get(slot);
+        out.push(hardIf === NONE ? { source, target, tq } : { source, target, tq, hardIf: this.interfaces[hardIf]! });
       }
     }
     return out;
   }
 
+  private slotBetween(from: string, to: string): number {
+    return this.slotOf(this.indexOf.get(from) ?? NONE, this.indexOf.get(to) ?? NONE);
+  }
+
   /** The MAC `from` hears `to` with (its interface on their link), else `to`'s primary MAC. */
   neighbourMac(from: string, to: string): string | undefined {
-    return this.nodes.get(from)?.links.get(to)?.mac ?? this.nodes.get(to)?.primaryMac;
+    const slot = this.slotBetween(from, to);
+    if (slot !== NONE) return this.macs[this.linkMac.get(slot)];
+    return this.macOf(to);
   }
 
   /** The latest TQ `from` reports for `to`; undefined when it never listed it. */
   reportedTq(from: string, to: string): number | undefined {
-    return this.nodes.get(from)?.links.get(to)?.tq;
+    const slot = this.slotBetween(from, to);
+    return slot === NONE ? undefined : this.linkTq.get(slot);
   }
 
   /** Whether `from`'s latest report says it no longer hears `to` (TQ gone or unheard for `deadLastSeenMs`). */
   reportsDead(from: string, to: string): boolean | undefined {
-    const l = this.nodes.get(from)?.links.get(to);
-    return l === undefined ? undefined : this.isDead(l);
+    const slot = this.slotBetween(from, to);
+    return slot === NONE ? undefined : this.isDead(slot);
+  }
+
+  private reportedAtOf(v: number): number | undefined {
+    return this.has(v, HAS_LINKS) ? this.linksAt.get(v) : undefined;
   }
 
   /** When `from` last reported its link table. */
   reportedAt(from: string): number | undefined {
-    return this.nodes.get(from)?.linksAt;
+    const v = this.indexOf.get(from);
+    return v === undefined ? undefined : this.reportedAtOf(v);
   }
 
   /** Whether the directed link is currently degraded or dead as `from` reports it. */
   linkBad(from: string, to: string): boolean {
-    return this.directed.get(`${from}>${to}`)?.badSince !== undefined;
+    const slot = this.slotBetween(from, to);
+    return slot !== NONE && (this.linkFlags.get(slot) & HAS_BAD_SINCE) !== 0;
   }
 
-  private suspected(v: NodeView, nowMs: number): boolean {
-    return phi(v.detector, nowMs) >= v.detector.options.threshold;
+  private suspected(v: number, nowMs: number): boolean {
+    return this.detectors.phi(v, nowMs) >= this.detectors.options.threshold;
+  }
+
+  private badSinceOf(slot: number): number | undefined {
+    return this.linkFlags.get(slot) & HAS_BAD_SINCE ? this.badSince.get(slot) : undefined;
   }
 
   /**
@@ -376,26 +525,27 @@ export class MeshMonitor {
    * neighbours lose it) is told apart from a hang (they still hear it).
    */
   findings(nowMs: number): TimedFinding[] {
-    const silent: string[] = [];
-    const waiting = new Set<string>();
+    const ids = this.ids;
+    const silent: number[] = [];
+    const waiting = new Set<number>();
     const onset = new Map<string, number>();
-    const dueAt = new Map<string, number>();
-    for (const v of this.nodes.values()) {
+    const dueAt = new Map<number, number>();
+    for (let v = 0; v < ids.length; v++) {
       if (!this.suspected(v, nowMs)) continue;
       // Its heartbeats are refused for bad signatures, not missing: that is misbehaviour, found below.
       if (this.recentBadSignatures(v, nowMs) >= this.options.badSignaturesToFlag) continue;
-      const last = v.detector.lastHeartbeatMs!;
-      onset.set(v.id, last);
+      const last = this.detectors.lastHeartbeatMs(v)!;
+      onset.set(ids[v]!, last);
       // A report counts once the node's next heartbeat was due: before that it was still up.
-      const due = last + intervalStatistics(v.detector).meanMs;
-      dueAt.set(v.id, due);
-      const around = [...this.neighboursOf(v.id)].map((n) => this.nodes.get(n)).filter((o): o is NodeView => o !== undefined && !this.suspected(o, nowMs));
-      const evidence = around.some((o) => o.linksAt !== undefined && o.linksAt > due);
+      const due = last + this.detectors.statistics(v).meanMs;
+      dueAt.set(v, due);
+      const around = this.neighboursOf(v).filter((o) => !this.suspected(o, nowMs));
+      const evidence = around.some((o) => this.has(o, HAS_LINKS) && this.linksAt.get(o) > due);
       // A neighbour that has not been heard since this node went quiet may be going quiet with
       // it (a group cut off at once): wait for it, so the group is judged as one.
-      const goingQuiet = around.some((o) => (o.detector.lastHeartbeatMs ?? 0) <= due);
-      if ((evidence && !goingQuiet) || nowMs - last >= this.options.classifyWithinMs) silent.push(v.id);
-      else waiting.add(v.id);
+      const goingQuiet = around.some((o) => (this.detectors.lastHeartbeatMs(o) ?? 0) <= due);
+      if ((evidence && !goingQuiet) || nowMs - last >= this.options.classifyWithinMs) silent.push(v);
+      else waiting.add(v);
     }
     // Silent neighbours are judged together: one still waiting keeps the others waiting, so a
     // group cut off as a whole is seen whole, not node by node.
@@ -403,8 +553,8 @@ export class MeshMonitor {
       moved = false;
       for (let i = silent.length - 1; i >= 0; i--) {
         const n = silent[i]!;
-        if (nowMs - onset.get(n)! >= this.options.classifyWithinMs) continue;
-        if ([...this.neighboursOf(n)].some((m) => waiting.has(m))) {
+        if (nowMs - onset.get(ids[n]!)! >= this.options.classifyWithinMs) continue;
+        if (this.neighboursOf(n).some((m) => waiting.has(m))) {
           waiting.add(n);
           silent.splice(i, 1);
           moved = true;
@@ -412,56 +562,65 @@ export class MeshMonitor {
       }
     }
     const silentSet = new Set(silent);
-    const heard = (n: string) => !silentSet.has(n) && !waiting.has(n);
+    const heard = (n: number) => !silentSet.has(n) && !waiting.has(n);
     const deadLinks: Link[] = [];
     const degradedLinks: Link[] = [];
     let anyBad = false;
+    const linkOf = (a: number, b: number): Link => (ids[a]! < ids[b]! ? [ids[a]!, ids[b]!] : [ids[b]!, ids[a]!]);
     // A neighbour that has not reported since a node went quiet has no evidence it is alive:
     // its stale "link fine" must not turn a crash into a hang.
     // Towards a silent node, one report since it went quiet says enough: it hears the node or not.
     for (const n of silent) {
       const due = dueAt.get(n)!;
       for (const m of this.neighboursOf(n)) {
-        const other = this.nodes.get(m);
-        if (!other || !heard(m)) continue;
-        const stale = other.linksAt === undefined || other.linksAt <= due;
-        const link = other.links.get(n);
-        if (stale || link === undefined || this.isDead(link)) deadLinks.push(n < m ? [n, m] : [m, n]);
+        if (!heard(m)) continue;
+        const stale = !this.has(m, HAS_LINKS) || this.linksAt.get(m) <= due;
+        const link = this.slotOf(m, n);
+        if (stale || link === NONE || this.isDead(link)) deadLinks.push(linkOf(n, m));
       }
     }
-    for (const [key, d] of this.directed) {
-      if (d.badSince === undefined) continue;
-      const [from, to] = key.split(">") as [string, string];
-      if (!heard(from) || !heard(to)) continue;
-      // Both ends must see it: a radio fades one direction at a time, while a cut, a jammer
-      // or a failing interface hurts both. Each bad pair is taken once, from its smaller end.
-      const back = this.directed.get(`${to}>${from}`);
-      if (back !== undefined && (back.badSince === undefined || from > to)) continue;
-      // Blame the link only once its far end showed life after it went bad; until then a
-      // crash of that end looks the same and the failure detector decides.
-      const far = this.nodes.get(to)?.detector.lastHeartbeatMs;
-      if (far === undefined || far <= d.badSince) continue;
-      if (!this.useful(from, to)) continue;
-      anyBad = true;
-      const forward = this.nodes.get(from)!.links.get(to);
-      const backward = back ? this.nodes.get(to)!.links.get(from) : undefined;
-      const link: Link = from < to ? [from, to] : [to, from];
-      if ((forward === undefined || this.isDead(forward)) && (backward === undefined || this.isDead(backward))) deadLinks.push(link);
-      else degradedLinks.push(link);
-      const since = Math.max(d.badSince, back?.badSince ?? d.badSince);
-      onset.set(undirected(from, to), Math.min(onset.get(undirected(from, to)) ?? Infinity, since));
+    for (let v = 0; v < ids.length; v++) {
+      for (const slot of this.tables[v]!) {
+        const badSince = this.badSinceOf(slot);
+        if (badSince === undefined) continue;
+        const from = v;
+        const to = this.linkTo.get(slot);
+        if (!heard(from) || !heard(to)) continue;
+        // Both ends must see it: a radio fades one direction at a time, while a cut, a jammer
+        // or a failing interface hurts both. Each bad pair is taken once, from its smaller end.
+        const back = this.slotOf(to, from);
+        const backBadSince = back === NONE ? undefined : this.badSinceOf(back);
+        if (back !== NONE && (backBadSince === undefined || ids[from]! > ids[to]!)) continue;
+        // Blame the link only once its far end showed life after it went bad; until then a
+        // crash of that end looks the same and the failure detector decides.
+        const far = this.detectors.lastHeartbeatMs(to);
+        if (far === undefined || far <= badSince) continue;
+        if (!this.useful(slot, back)) continue;
+        anyBad = true;
+        const link = linkOf(from, to);
+        if (this.isDead(slot) && (back === NONE || this.isDead(back))) deadLinks.push(link);
+        else degradedLinks.push(link);
+        const since = Math.max(badSince, backBadSince ?? badSince);
+        const key = undirected(link[0], link[1]);
+        onset.set(key, Math.min(onset.get(key) ?? Infinity, since));
+      }
     }
     const findings: TimedFinding[] = [];
     if (silent.length > 0 || anyBad) {
-      const nodes = [...this.nodes.keys()].filter((n) => !waiting.has(n));
-      const observers = this.options.observers ?? nodes.filter(heard);
+      const nodes: string[] = [];
+      const heardNodes: string[] = [];
+      for (let v = 0; v < ids.length; v++) {
+        if (waiting.has(v)) continue;
+        nodes.push(ids[v]!);
+        if (heard(v)) heardNodes.push(ids[v]!);
+      }
       const causes = localizeRootCauses({
         nodes,
-        links: [...this.adjacency.values()].filter(([a, b]) => !waiting.has(a) && !waiting.has(b)),
-        silent,
+        links: this.adjacency(waiting),
+        silent: silent.map((v) => ids[v]!),
         deadLinks,
         degradedLinks,
-        observers,
+        observers: this.options.observers ?? heardNodes,
       });
       for (const c of causes) {
         // Say which metrics left the baseline: what an operator checks first.
@@ -469,40 +628,63 @@ export class MeshMonitor {
         findings.push({ ...c, reason: why ? `${c.reason} (${why})` : c.reason, onsetAt: this.onsetOf(c, onset, nowMs) });
       }
     }
-    for (const v of this.nodes.values()) {
-      if (!heard(v.id)) continue;
+    for (let v = 0; v < ids.length; v++) {
+      if (!heard(v)) continue;
+      const flags = this.nodeFlags.get(v);
       const reasons: string[] = [];
       let since = Infinity;
-      if (v.flooding) (reasons.push("transmits far above its own baseline"), (since = Math.min(since, v.floodingSince!)));
-      if (v.lyingSince !== undefined) (reasons.push("claims links its neighbours do not see"), (since = Math.min(since, v.lyingSince)));
+      if (flags & FLOODING) (reasons.push("transmits far above its own baseline"), (since = Math.min(since, this.floodingSince.get(v))));
+      if (flags & HAS_LYING_SINCE) (reasons.push("claims links its neighbours do not see"), (since = Math.min(since, this.lyingSince.get(v))));
       const bad = this.recentBadSignatures(v, nowMs);
       if (bad >= this.options.badSignaturesToFlag) {
         reasons.push(`${bad} events with bad signatures in ${this.options.badSignatureWindowMs / 1000} s`);
-        since = Math.min(since, v.badSignatureTimes.find((t) => t >= nowMs - this.options.badSignatureWindowMs) ?? nowMs);
+        since = Math.min(since, this.badSignatureTimes.get(v)!.find((t) => t >= nowMs - this.options.badSignatureWindowMs) ?? nowMs);
       }
       if (reasons.length === 0) continue;
-      findings.push({ kind: "node-misbehaving", blamed: { kind: "node", node: v.id }, affected: [v.id], reason: `${v.id} ${reasons.join("; ")}`, onsetAt: since });
+      const id = ids[v]!;
+      findings.push({ kind: "node-misbehaving", blamed: { kind: "node", node: id }, affected: [id], reason: `${id} ${reasons.join("; ")}`, onsetAt: since });
     }
     return findings;
   }
 
-  /** Whether the link was worth having: its learnt TQ in some direction reached `usefulTq`. */
-  private useful(a: string, b: string): boolean {
-    const tq = (x: string, y: string) => this.directed.get(`${x}>${y}`)?.degradation.baseline?.tq ?? 0;
-    return Math.max(tq(a, b), tq(b, a)) >= this.options.usefulTq;
+  /**
+   * The physical adjacency root-cause works on: every link some end currently lists (a line
+   * stays in a table, dead, while the other end still lists it), once per pair.
+   */
+  private adjacency(excluded: ReadonlySet<number>): Link[] {
+    const links: Link[] = [];
+    for (let v = 0; v < this.ids.length; v++) {
+      if (excluded.has(v)) continue;
+      const a = this.ids[v]!;
+      for (const slot of this.tables[v]!) {
+        const to = this.linkTo.get(slot);
+        if (excluded.has(to)) continue;
+        const b = this.ids[to]!;
+        // From the smaller end, or from the only end that lists it.
+        if (a < b || this.slotOf(to, v) === NONE) links.push(a < b ? [a, b] : [b, a]);
+      }
+    }
+    return links;
+  }
+
+  /** Whether the link was worth having: its learnt TQ reached `usefulTq` both ways (the one way reported, for a link only one end lists). */
+  private useful(slot: number, back: number): boolean {
+    const tq = (s: number) => (s === NONE ? 0 : (this.degradation.baselineTq(s) ?? 0));
+    return (back === NONE ? tq(slot) : Math.min(tq(slot), tq(back))) >= this.options.usefulTq;
   }
 
   private degradedBy([a, b]: Link): string {
     const metrics = new Set<string>();
-    for (const key of [`${a}>${b}`, `${b}>${a}`]) for (const m of this.directed.get(key)?.degradation.triggeredBy ?? []) metrics.add(m);
+    for (const slot of [this.slotBetween(a, b), this.slotBetween(b, a)]) if (slot !== NONE) for (const m of this.degradation.triggeredBy(slot)) metrics.add(m);
     return [...metrics].sort().join(", ");
   }
 
-  private *neighboursOf(nodeId: string): Iterable<string> {
-    const v = this.nodes.get(nodeId);
-    if (v) yield* v.links.keys();
-    // Neighbours that list it, even if it never reported them.
-    for (const other of this.nodes.values()) if (other.id !== nodeId && other.links.has(nodeId) && !v?.links.has(other.id)) yield other.id;
+  /** Nodes in `v`'s link table, then the nodes that list `v` in theirs though it does not list them. */
+  private neighboursOf(v: number): number[] {
+    const out: number[] = [];
+    for (const slot of this.tables[v]!) out.push(this.linkTo.get(slot));
+    for (let other = 0; other < this.ids.length; other++) if (other !== v && this.slotOf(other, v) !== NONE && this.slotOf(v, other) === NONE) out.push(other);
+    return out;
   }
 
   /** The earliest evidence behind a finding: a silent node's last heartbeat, a link's first bad report. */

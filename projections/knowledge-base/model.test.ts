@@ -51,6 +51,32 @@ describe("knowledge base", () => {
     expect(kb.neighbours("a").map((l) => l.neigh_address)).toEqual(["02:00:00:00:00:03"]);
   });
 
+  it("a link sample keeps exactly the fields it was reported with, optional ones absent when not reported", () => {
+    const samples = [
+      { neigh_address: "02:00:00:00:00:02", tq: 200, last_seen_msecs: 10, loss: 0.02, latency_ms: 3.5 },
+      { neigh_address: "02:00:00:00:00:03", tq: 100, last_seen_msecs: 20, loss: 0.1, latency_ms: 7, hard_ifname: "mesh0" },
+      { neigh_address: "02:00:00:00:00:04", tq: 90, last_seen_msecs: 30, loss: 0, latency_ms: 1, throughput: 5400 },
+      { neigh_address: "02:00:00:00:00:05", tq: 80, last_seen_msecs: 40, loss: 0.5, latency_ms: 9, hard_ifname: "mesh1", throughput: 100.5 },
+    ];
+    const kb = given({ type: "mesh.LinkMetricsReported", payload: { nodeId: "a", links: samples } });
+    expect(kb.node("a")!.links!.samples).toStrictEqual(samples);
+  });
+
+  it("a node that reported everything carries each part once, and a later event keeps the parts it does not touch", () => {
+    const kb = given(
+      announced("a", "02:00:00:00:00:01"),
+      heartbeat("a", 5),
+      { type: "mesh.NodeMetricsReported", payload: { nodeId: "a", cpu: 0.5, loadavg: 1, memory: { total: 100, available: 50 }, traffic: { rx_bytes: 1, tx_bytes: 2, forward_bytes: 3, mgmt_rx_bytes: 4, mgmt_tx_bytes: 5 } } },
+      links("a", [["02:00:00:00:00:02", 230]]),
+      heartbeat("a", 6),
+    );
+    const node = kb.node("a")!;
+    expect(Object.keys(node)).toEqual(["nodeId", "seq", "lastSeen", "announced", "heartbeat", "metrics", "links"]);
+    expect(node.heartbeat?.uptime).toBe(6);
+    expect(node.metrics).toStrictEqual({ cpu: 0.5, loadavg: 1, memory: { total: 100, available: 50 }, traffic: { rx_bytes: 1, tx_bytes: 2, forward_bytes: 3, mgmt_rx_bytes: 4, mgmt_tx_bytes: 5 }, at: 3000 });
+    expect(node.links?.samples.map((l) => l.tq)).toEqual([230]);
+  });
+
   it("a node restored from storage keeps its MAC index", () => {
     const source = given(announced("b", "02:00:00:00:00:02"));
     const kb = new KnowledgeBase();

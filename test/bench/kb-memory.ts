@@ -18,6 +18,22 @@
  * come every 250 ms of event time, and the loop runs a cycle after each round. Default rounds
  * then 100, so every failure detector holds its full window of intervals. Last line
  * `kb_loop_rss_mb=<n>`.
+ *
+ * `--only kb|loop|wire` builds one part, for a breakdown: the knowledge base alone, the loop
+ * (monitor and `HealingLoop`) alone, or neither (only this harness: the same events encoded
+ * and decoded, nothing kept). Each run also prints the RSS growth over the build, the JS heap
+ * and the typed-array memory (the monitor's columns). Last line `<part>_rss_mb=<n>`.
+ *
+ * What the RSS before the build holds (~130 MB here, measured on Node 20.20, ±4 MB between
+ * runs): Node itself (~40), tsx's loader, as `x0` uses it (~30: its module and the loader
+ * thread `register()` starts), effect/Schema for the event schemas (~50 under tsx, ~25
+ * without: tsx turns on source maps and transforms each module), cbor-x, @nats-io and
+ * @opentelemetry/api through the envelope and projection modules (~10). The whole `x0` CLI
+ * loads to ~143 MB. No V8 flag is set but --expose-gc (to collect before reading), so the
+ * heap limits are V8's defaults, the ones `x0 up` runs with. Of the growth, V8's young
+ * generation is part: under the build's allocation rate it grows to its default 32 MB and
+ * stays committed after the collections, or has shrunk again, depending on the run (most of the
+ * ±10 MB between runs); the JS heap and typed-array figures printed beside vary by less than 1 MB.
  */
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -37,6 +53,7 @@ const { values: flags } = parseArgs({
     rounds: { type: "string" },
     loop: { type: "boolean", default: false },
     runs: { type: "string", default: "3" },
+    only: { type: "string" },
     child: { type: "boolean", default: false },
   },
 });
@@ -49,12 +66,21 @@ for (const [name, value] of Object.entries({ nodes: NODES, links: LINKS, rounds:
   if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer`);
 }
 if (LINKS >= NODES) throw new Error("--links must be smaller than --nodes");
+const ONLY = flags.only;
+if (ONLY !== undefined && !["kb", "loop", "wire"].includes(ONLY)) throw new Error("--only must be kb, loop or wire");
+if (ONLY === "loop" && !LOOP) throw new Error("--only loop needs --loop");
+const WITH_KB = ONLY === undefined || ONLY === "kb";
+const WITH_LOOP = LOOP && (ONLY === undefined || ONLY === "loop");
 
 interface ChildResult {
   readonly rssMb: number;
   readonly rssBeforeMb: number;
   readonly heapUsedMb: number;
   readonly heapUsedBeforeMb: number;
+  readonly heapTotalMb: number;
+  /** Memory of ArrayBuffers (typed arrays) outside the JS heap. */
+  readonly arrayBuffersMb: number;
+  readonly arrayBuffersBeforeMb: number;
   readonly nodes: number;
   readonly links: number;
   readonly events: number;
@@ -100,7 +126,7 @@ const measure = (): ChildResult => {
   };
 
   const kb = new KnowledgeBase();
-  const monitor = LOOP ? new MeshMonitor() : undefined;
+  const monitor = WITH_LOOP ? new MeshMonitor() : undefined;
   let ids = 0;
   const loop = monitor ? new HealingLoop(monitor, () => `inc-${++ids}`) : undefined;
   let seq = 0;
@@ -111,7 +137,7 @@ const measure = (): ChildResult => {
   const apply = (type: Definition["type"], payload: unknown, i: number) => {
     seq++;
     events++;
-    kb.apply({ type, payload } as MeshEvent, { seq, occurredAt: start + seq, keyId: keyIds[i]! });
+    if (WITH_KB) kb.apply({ type, payload } as MeshEvent, { seq, occurredAt: start + seq, keyId: keyIds[i]! });
     if (monitor) observeMeshEvent(monitor, type, nodeIdOf(i), payload, now);
   };
 
@@ -180,13 +206,16 @@ const measure = (): ChildResult => {
   let links = 0;
   for (const node of kb.nodes()) links += node.links?.samples.length ?? 0;
   // Keep the knowledge base reachable until after the reading.
-  if (kb.size !== NODES || links !== NODES * LINKS) throw new Error(`knowledge base holds ${kb.size} nodes and ${links} links`);
+  if (WITH_KB && (kb.size !== NODES || links !== NODES * LINKS)) throw new Error(`knowledge base holds ${kb.size} nodes and ${links} links`);
   if (monitor && monitor.size !== NODES) throw new Error(`the loop's monitor holds ${monitor.size} nodes`);
   return {
     rssMb: memory.rss / MB,
     rssBeforeMb: before.rss / MB,
     heapUsedMb: memory.heapUsed / MB,
     heapUsedBeforeMb: before.heapUsed / MB,
+    heapTotalMb: memory.heapTotal / MB,
+    arrayBuffersMb: memory.arrayBuffers / MB,
+    arrayBuffersBeforeMb: before.arrayBuffers / MB,
     nodes: kb.size,
     links,
     events,
@@ -205,7 +234,7 @@ const runChild = (): Promise<ChildResult> =>
   new Promise((resolve, reject) => {
     const runTs = fileURLToPath(new URL("../../adapters/cli/run-ts.js", import.meta.url));
     const self = fileURLToPath(import.meta.url);
-    const args = ["--expose-gc", runTs, self, "--child", "--nodes", String(NODES), "--links", String(LINKS), "--rounds", String(ROUNDS), ...(LOOP ? ["--loop"] : [])];
+    const args = ["--expose-gc", runTs, self, "--child", "--nodes", String(NODES), "--links", String(LINKS), "--rounds", String(ROUNDS), ...(LOOP ? ["--loop"] : []), ...(ONLY ? ["--only", ONLY] : [])];
     const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
     child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString("utf8")));
@@ -225,14 +254,18 @@ if (flags.child) {
 } else {
   const results: ChildResult[] = [];
   for (let run = 1; run <= RUNS; run++) {
-    process.stderr.write(`[bench:kb-memory] run ${run}/${RUNS}: building ${NODES} nodes x ${LINKS} links, ${ROUNDS} rounds of reports${LOOP ? ", with the healing loop" : ""}\n`);
+    const what = ONLY === "wire" ? "encoding and decoding only" : ONLY === "loop" ? "the healing loop only" : LOOP && ONLY === undefined ? "with the healing loop" : "the knowledge base only";
+    process.stderr.write(`[bench:kb-memory] run ${run}/${RUNS}: ${NODES} nodes x ${LINKS} links, ${ROUNDS} rounds of reports, ${what}\n`);
     const r = await runChild();
     if (!r.gc) process.stderr.write("[bench:kb-memory] warning: global.gc unavailable, RSS read without a forced collection\n");
     results.push(r);
     console.log(
-      `run ${run}: rss_mb=${r.rssMb.toFixed(1)} (before build ${r.rssBeforeMb.toFixed(1)}) heap_used_mb=${r.heapUsedMb.toFixed(1)} (before build ${r.heapUsedBeforeMb.toFixed(1)}) ` +
+      `run ${run}: rss_mb=${r.rssMb.toFixed(1)} (before build ${r.rssBeforeMb.toFixed(1)}, growth ${(r.rssMb - r.rssBeforeMb).toFixed(1)}) ` +
+        `heap_used_mb=${r.heapUsedMb.toFixed(1)} (before build ${r.heapUsedBeforeMb.toFixed(1)}, heap total ${r.heapTotalMb.toFixed(1)}) ` +
+        `array_buffers_mb=${r.arrayBuffersMb.toFixed(1)} (before build ${r.arrayBuffersBeforeMb.toFixed(1)}) ` +
         `nodes=${r.nodes} links=${r.links} events_applied=${r.events} gc=${r.gc}`,
     );
   }
-  console.log(`${LOOP ? "kb_loop_rss_mb" : "kb_rss_mb"}=${median(results.map((r) => r.rssMb)).toFixed(1)}`);
+  const label = ONLY !== undefined ? `${ONLY}_rss_mb` : LOOP ? "kb_loop_rss_mb" : "kb_rss_mb";
+  console.log(`${label}=${median(results.map((r) => r.rssMb)).toFixed(1)}`);
 }
