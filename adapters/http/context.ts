@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { NodeLiveness } from "../../domains/healing/index.ts";
+import type { AuditProofs, KnowledgeBaseAsOf } from "../../projections/audit/index.ts";
 import type { IncidentLog } from "../../projections/incidents/index.ts";
 import type { KnowledgeBase } from "../../projections/knowledge-base/index.ts";
 import type { ProducerRegistry } from "../../streams/producer-registry.ts";
@@ -35,8 +36,18 @@ export interface ApiContext {
   readonly liveness?: LivenessSource;
   /** Live producer keys of the control plane, when it shares them. */
   readonly producers?: ProducerRegistry;
+  /** Checkpoints and proofs of the auditor running in this process, when one runs. */
+  readonly audit?: AuditProofs;
+  /** Past knowledge bases rebuilt for GET /nodes?asOf= (one replay at a time, the last few kept). */
+  readonly pastKnowledgeBases: PastKnowledgeBases;
   /** The OpenAPI document of this server, built once. */
   readonly openApi: () => unknown;
+}
+
+/** The knowledge base as of a past time, rebuilt by replay and shared by the requests that ask for the same time. */
+export interface PastKnowledgeBases {
+  /** The rebuild for `asOf`; `abandoned` fires when the asking request goes away (the replay stops once no request waits for it). */
+  get(asOf: Date, abandoned: AbortSignal): Promise<KnowledgeBaseAsOf>;
 }
 
 /** Open Server-Sent Event streams, so close() can end them and new ones can be limited. */

@@ -1,4 +1,4 @@
-/** The query API: the knowledge base, node health, the incident log, live event streams, health, metrics and OpenAPI over HTTP. */
+/** The query API: the knowledge base (now or as of a past time), node health, the incident log, the audit log's proofs, live event streams, health, metrics and OpenAPI over HTTP. */
 export { startHttpApi } from "./server.ts";
 export type { HttpApi, HttpApiOptions } from "./server.ts";
 export type { LivenessSource, NodeLiveness } from "./context.ts";
@@ -6,6 +6,13 @@ export { apiVersion, openApiDocument } from "./openapi.ts";
 export { sseMessage } from "./routes/events.ts";
 export {
   ApiError,
+  AuditCheckpoint,
+  AuditCheckpointPath,
+  AuditCheckpointsQuery,
+  AuditConsistencyProof,
+  AuditConsistencyQuery,
+  AuditInclusionBundle,
+  AuditInclusionQuery,
   ChainLink,
   CommandsQuery,
   EventsQuery,

@@ -3,6 +3,13 @@ import * as SchemaRepresentation from "effect/SchemaRepresentation";
 import { defaultSubject } from "./routes/events.ts";
 import {
   ApiError,
+  AuditCheckpoint,
+  AuditCheckpointPath,
+  AuditCheckpointsQuery,
+  AuditConsistencyProof,
+  AuditConsistencyQuery,
+  AuditInclusionBundle,
+  AuditInclusionQuery,
   ChainLink,
   CommandsQuery,
   eventPayloads,
@@ -58,6 +65,9 @@ const componentSchemas: readonly Schema.Top[] = [
   ChainLink,
   OperatorCommand,
   FaultRecord,
+  AuditCheckpoint,
+  AuditInclusionBundle,
+  AuditConsistencyProof,
   ...eventPayloads,
 ];
 
@@ -71,6 +81,10 @@ const inputSchemas = {
   incidentPath: IncidentPath,
   commandsQuery: CommandsQuery,
   faultsQuery: FaultsQuery,
+  auditCheckpointsQuery: AuditCheckpointsQuery,
+  auditCheckpointPath: AuditCheckpointPath,
+  auditInclusionQuery: AuditInclusionQuery,
+  auditConsistencyQuery: AuditConsistencyQuery,
 } as const;
 
 /** OpenAPI 3.1 takes JSON Schema 2020-12 as is; only the place of shared definitions differs. */
@@ -134,18 +148,26 @@ export const openApiDocument = (options: { readonly serverUrl?: string } = {}): 
       title: "x0tta6bl4 query API",
       version: apiVersion,
       description:
-        "Read-only view of the control plane: the knowledge base (nodes, links, node health) built from the MESH stream, the incident log (incidents with their event chains, operator commands, faults) built from the HEAL stream, and a live, resumable tail of any stream. Every error body is an ApiError.",
+        "Read-only view of the control plane: the knowledge base (nodes, links, node health) built from the MESH stream, now or as of a past time, the incident log (incidents with their event chains, operator commands, faults) built from the HEAL stream, the audit log (RFC 9162 Merkle tree over every event of MESH, HEAL, FL, GOV and IDENTITY: signed checkpoints, inclusion and consistency proofs that verify offline), and a live, resumable tail of any stream. Every error body is an ApiError.",
     },
     ...(options.serverUrl ? { servers: [{ url: options.serverUrl }] } : {}),
     paths: {
       "/nodes": {
         get: {
           operationId: "listNodes",
-          summary: "Node summaries, ordered by node id",
+          summary: "Node summaries, ordered by node id; with asOf, as they were at that time",
+          description:
+            "With `asOf`, the knowledge base is rebuilt in memory by replaying MESH from its start up to the last event stored at that time (the same replay as `x0 kb --as-of`); it costs a replay of MESH up to then, so rebuilds run one at a time and the last few past times are kept. The live knowledge base is not touched.",
           parameters: parametersOf(inputs.nodesQuery, "query"),
           responses: {
             "200": json("One page of nodes", { type: "array", items: ref("NodeSummary") }, {
               "X-Total-Count": { description: "Number of nodes in the knowledge base", schema: { type: "integer", minimum: 0 } },
+              "X-As-Of": { description: "With asOf: the time the knowledge base was rebuilt for", schema: { type: "string", format: "date-time" } },
+              "X-As-Of-Sequence": { description: "With asOf: the last MESH sequence replayed (0: none)", schema: { type: "integer", minimum: 0 } },
+              "X-History-Starts-At": {
+                description: "With asOf: the first MESH sequence still stored; events before it aged out and are missing from the rebuild",
+                schema: { type: "integer", minimum: 0 },
+              },
             }),
             "400": badQuery,
           },
@@ -266,6 +288,64 @@ export const openApiDocument = (options: { readonly serverUrl?: string } = {}): 
             },
             "400": refused("A query parameter or the Last-Event-ID header is malformed, or the subject is in no stream"),
             "503": refused("Too many open event streams, or the stream cannot be read now"),
+          },
+        },
+      },
+      "/audit/checkpoints": {
+        get: {
+          operationId: "listAuditCheckpoints",
+          summary: "Signed checkpoints of the audit log, newest first",
+          parameters: parametersOf(inputs.auditCheckpointsQuery, "query"),
+          responses: {
+            "200": json("One page of checkpoints", { type: "array", items: ref("AuditCheckpoint") }, {
+              "X-Last-Checkpoint": { description: "Number of the newest message on the chain (0: none yet)", schema: { type: "integer", minimum: 0 } },
+            }),
+            "400": badQuery,
+            "503": refused("This server runs without the auditor"),
+          },
+        },
+      },
+      "/audit/checkpoints/{n}": {
+        get: {
+          operationId: "getAuditCheckpoint",
+          summary: "One signed checkpoint",
+          parameters: parametersOf(inputs.auditCheckpointPath, "path"),
+          responses: {
+            "200": json("The checkpoint", ref("AuditCheckpoint")),
+            "400": refused("n is not a checkpoint number"),
+            "404": refused("No valid checkpoint n on the chain"),
+            "503": refused("This server runs without the auditor"),
+          },
+        },
+      },
+      "/audit/proof/inclusion": {
+        get: {
+          operationId: "getAuditInclusionProof",
+          summary: "An event, its leaf, its RFC 9162 inclusion proof and the signed checkpoint, in one bundle that `x0 audit verify-proof` checks offline",
+          parameters: parametersOf(inputs.auditInclusionQuery, "query"),
+          responses: {
+            "200": json("The inclusion bundle", ref("AuditInclusionBundle")),
+            "400": badQuery,
+            "404": refused("The checkpoint does not exist or does not cover the event, or the event is not stored"),
+            "409": refused("The stored event or the checkpoint does not match the auditor's tree (run x0 audit verify)"),
+            "503": json("This server runs without the auditor, or the auditor has not reached that checkpoint yet (Retry-After)", ref("ApiError"), {
+              "Retry-After": { description: "Seconds to wait before asking again", schema: { type: "integer" } },
+            }),
+          },
+        },
+      },
+      "/audit/proof/consistency": {
+        get: {
+          operationId: "getAuditConsistencyProof",
+          summary: "Both signed checkpoints and the RFC 9162 consistency proof that the first's tree is a prefix of the second's",
+          parameters: parametersOf(inputs.auditConsistencyQuery, "query"),
+          responses: {
+            "200": json("The consistency proof", ref("AuditConsistencyProof")),
+            "400": refused("A query parameter is malformed, or from is not a checkpoint before to"),
+            "404": refused("No valid checkpoint with one of these numbers"),
+            "503": json("This server runs without the auditor, or the auditor has not reached checkpoint to yet (Retry-After)", ref("ApiError"), {
+              "Retry-After": { description: "Seconds to wait before asking again", schema: { type: "integer" } },
+            }),
           },
         },
       },

@@ -314,6 +314,10 @@ describe("query API over a real knowledge base and nats-server", () => {
       };
       expect(document.openapi).toBe("3.1.0");
       expect(Object.keys(document.paths).sort()).toEqual([
+        "/audit/checkpoints",
+        "/audit/checkpoints/{n}",
+        "/audit/proof/consistency",
+        "/audit/proof/inclusion",
         "/commands",
         "/events",
         "/faults",
@@ -327,7 +331,7 @@ describe("query API over a real knowledge base and nats-server", () => {
         "/openapi.json",
         "/topology",
       ]);
-      for (const name of ["mesh.NodeAnnounced", "mesh.HeartbeatSent", "mesh.LinkMetricsReported", "mesh.NodeMetricsReported", "NodeSummary", "NodeDetail", "Topology", "Link", "StreamedEvent", "ApiError", "Health"]) {
+      for (const name of ["mesh.NodeAnnounced", "mesh.HeartbeatSent", "mesh.LinkMetricsReported", "mesh.NodeMetricsReported", "NodeSummary", "NodeDetail", "Topology", "Link", "StreamedEvent", "ApiError", "Health", "AuditCheckpoint", "AuditInclusionBundle", "AuditConsistencyProof"]) {
         expect(document.components.schemas).toHaveProperty([name]);
       }
       expect(JSON.stringify(document.paths["/events"]!.get.responses["200"])).toContain("text/event-stream");

@@ -1,4 +1,5 @@
 import * as Schema from "effect/Schema";
+import { AUDITED_STREAMS } from "../../domains/audit/index.ts";
 import { eventCatalog } from "../../domains/catalog.ts";
 import { FaultCleared, FaultInjected } from "../../domains/chaos/index.ts";
 import {
@@ -110,6 +111,12 @@ export const NodesQuery = Schema.Struct({
   offset: Schema.optionalKey(
     NonNegativeInt.annotate({ description: "Nodes to skip, in node id order. Default 0.", expected: "an integer >= 0" }),
   ),
+  asOf: Schema.optionalKey(
+    Rfc3339Time.annotate({
+      description:
+        "The knowledge base as it was at this RFC 3339 time, rebuilt by replaying MESH up to the last event stored by then (each event verified and authorized as the live projection does); the live knowledge base is not touched. Default: now (the live knowledge base).",
+    }),
+  ),
 });
 export type NodesQuery = typeof NodesQuery.Type;
 
@@ -168,6 +175,39 @@ export const FaultsQuery = Schema.Struct({
 });
 export type FaultsQuery = typeof FaultsQuery.Type;
 
+/** An audit checkpoint number: its sequence in the AUDIT stream. */
+const CheckpointNumber = Schema.Int.pipe(Schema.check(Schema.isGreaterThanOrEqualTo(1))).annotate({
+  description: "A checkpoint number: its sequence in the AUDIT stream",
+  expected: "a checkpoint number (an integer >= 1)",
+});
+
+/** `GET /audit/checkpoints` query. */
+export const AuditCheckpointsQuery = Schema.Struct({
+  limit: Schema.optionalKey(
+    Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: 100 }))).annotate({
+      description: "Largest number of checkpoints to return, newest first (1-100). Default 20.",
+      expected: "an integer from 1 to 100",
+    }),
+  ),
+  before: Schema.optionalKey(CheckpointNumber.annotate({ description: "Only checkpoints numbered below this one (the next page). Default: from the newest." })),
+});
+
+/** `GET /audit/checkpoints/{n}` path parameters. */
+export const AuditCheckpointPath = Schema.Struct({ n: CheckpointNumber });
+
+/** `GET /audit/proof/inclusion` query. */
+export const AuditInclusionQuery = Schema.Struct({
+  stream: Schema.Literals(AUDITED_STREAMS).annotate({ description: "The audited stream that holds the event", expected: AUDITED_STREAMS.join(", ") }),
+  seq: StreamSequence.annotate({ description: "The event's stream sequence" }),
+  checkpoint: Schema.optionalKey(CheckpointNumber.annotate({ description: "Prove against this checkpoint. Default: the auditor's latest." })),
+});
+
+/** `GET /audit/proof/consistency` query. */
+export const AuditConsistencyQuery = Schema.Struct({
+  from: CheckpointNumber.annotate({ description: "The older checkpoint" }),
+  to: CheckpointNumber.annotate({ description: "The newer checkpoint" }),
+});
+
 // Query strings and headers arrive as strings: these codecs turn them into the types above.
 export const IncidentsQueryFromStrings = Schema.toCodecStringTree(IncidentsQuery);
 export const CommandsQueryFromStrings = Schema.toCodecStringTree(CommandsQuery);
@@ -175,6 +215,10 @@ export const FaultsQueryFromStrings = Schema.toCodecStringTree(FaultsQuery);
 export const NodesQueryFromStrings = Schema.toCodecStringTree(NodesQuery);
 export const EventsQueryFromStrings = Schema.toCodecStringTree(EventsQuery);
 export const LastEventIdFromString = Schema.toCodecStringTree(LastEventId);
+export const AuditCheckpointsQueryFromStrings = Schema.toCodecStringTree(AuditCheckpointsQuery);
+export const AuditCheckpointPathFromStrings = Schema.toCodecStringTree(AuditCheckpointPath);
+export const AuditInclusionQueryFromStrings = Schema.toCodecStringTree(AuditInclusionQuery);
+export const AuditConsistencyQueryFromStrings = Schema.toCodecStringTree(AuditConsistencyQuery);
 
 // ---------------------------------------------------------------------------------------------
 // Outputs
@@ -431,3 +475,11 @@ export const NodeHealth = Schema.Struct({
   liveness: Schema.optionalKey(NodeLiveness),
 }).annotate({ identifier: "NodeHealth", description: "A node's health ratio (domains/healing/health.ts) over what the knowledge base knows of it" });
 export type NodeHealth = typeof NodeHealth.Type;
+
+// The audit log's documents are defined beside their offline verifier (domains/audit/bundle.ts),
+// so what the API serves is what `x0 audit verify-proof` checks.
+export {
+  CheckpointView as AuditCheckpoint,
+  ConsistencyView as AuditConsistencyProof,
+  InclusionBundle as AuditInclusionBundle,
+} from "../../domains/audit/index.ts";

@@ -2,12 +2,15 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Counter, Gauge } from "prom-client";
+import type { AuditProofs } from "../../projections/audit/index.ts";
 import type { IncidentLog } from "../../projections/incidents/index.ts";
 import type { KnowledgeBase } from "../../projections/knowledge-base/index.ts";
 import { metricsRegistry } from "../../streams/metrics.ts";
 import type { ProducerRegistry } from "../../streams/producer-registry.ts";
 import type { ApiContext, EventStreamRegistry, LivenessSource, NatsState, Route } from "./context.ts";
 import { openApiDocument } from "./openapi.ts";
+import { ReplayedKnowledgeBases } from "./past-knowledge-bases.ts";
+import { auditRoutes } from "./routes/audit.ts";
 import { streamEvents } from "./routes/events.ts";
 import { getIncident, listCommands, listFaults, listIncidents } from "./routes/incidents.ts";
 import { getNode, getNodeHealth, listNodes } from "./routes/nodes.ts";
@@ -44,6 +47,13 @@ export interface HttpApiOptions {
   readonly incidents?: IncidentLog;
   /** A live failure detector whose view GET /nodes/{id}/health includes. Default: none. */
   readonly liveness?: LivenessSource;
+  /**
+   * Checkpoints and proofs of the auditor running in this process, served on GET /audit/...
+   * (`new AuditProofs(nc, auditor)`). Default: none (those routes answer 503).
+   */
+  readonly audit?: AuditProofs;
+  /** Past knowledge bases GET /nodes?asOf= keeps for repeated requests. Default 4. */
+  readonly pastKnowledgeBases?: number;
 }
 
 export interface HttpApi {
@@ -71,6 +81,7 @@ const routes: readonly Route[] = [
   listCommands,
   listFaults,
   streamEvents,
+  ...auditRoutes,
   healthz,
   metrics,
   openApiJson,
@@ -117,9 +128,10 @@ const watchNats = (nc: NatsConnection): { state: () => NatsState; stop: () => vo
 };
 
 /**
- * Starts the read-only query API on node:http: the knowledge base and node health as JSON, the
- * incident log (incidents with their event chains, operator commands, faults), any stream as a
- * resumable Server-Sent Event tail, health, metrics and the OpenAPI document.
+ * Starts the read-only query API on node:http: the knowledge base (now, or as of a past time)
+ * and node health as JSON, the incident log (incidents with their event chains, operator
+ * commands, faults), the audit log (signed checkpoints, inclusion and consistency proofs), any
+ * stream as a resumable Server-Sent Event tail, health, metrics and the OpenAPI document.
  */
 export const startHttpApi = async (options: HttpApiOptions): Promise<HttpApi> => {
   const host = options.host ?? "127.0.0.1";
@@ -143,6 +155,10 @@ export const startHttpApi = async (options: HttpApiOptions): Promise<HttpApi> =>
   let manager: Promise<JetStreamManager> | undefined;
   let document: unknown;
   let url = "";
+  const past = new ReplayedKnowledgeBases(options.nc, {
+    ...(options.producers ? { producers: options.producers } : {}),
+    ...(options.pastKnowledgeBases !== undefined ? { entries: options.pastKnowledgeBases } : {}),
+  });
   const api: ApiContext = {
     kb: options.kb,
     nc: options.nc,
@@ -162,6 +178,8 @@ export const startHttpApi = async (options: HttpApiOptions): Promise<HttpApi> =>
     ...(options.producers ? { producers: options.producers } : {}),
     ...(options.incidents ? { incidents: options.incidents } : {}),
     ...(options.liveness ? { liveness: options.liveness } : {}),
+    ...(options.audit ? { audit: options.audit } : {}),
+    pastKnowledgeBases: past,
     openApi: () => (document ??= openApiDocument({ serverUrl: url })),
   };
 
@@ -219,6 +237,7 @@ export const startHttpApi = async (options: HttpApiOptions): Promise<HttpApi> =>
     close: () =>
       (closing ??= (async () => {
         nats.stop();
+        past.close();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         const open = [...streams];
         for (const stream of open) stream.stop();

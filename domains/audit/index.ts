@@ -22,6 +22,7 @@ export {
   verifyConsistency,
 } from "./merkle.ts";
 export type { Hash, NodeId, ProofPlan, TreeHashes, Frontier, ProofVerdict } from "./merkle.ts";
+export { sha256, sha256Into } from "./sha256.ts";
 export {
   CHECKPOINT_HEADER,
   Sha256Hash,

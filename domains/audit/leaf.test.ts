@@ -83,6 +83,29 @@ describe("leaf encoding", () => {
     expect(hex(withTrace)).toBe(hex(leafData(base)));
   });
 
+  it("gives the same leaf from ranges of one buffer as from separate parts, whatever bytes surround them", () => {
+    const header = block(...Object.entries(envelope).map(([k, v]) => `${k}: ${v}`));
+    // A block cut short (no final line end) must not read its value from the payload after it.
+    const cut = utf8.encode("NATS/1.0\r\nX0-Type: mesh.X\r\nX0-Version: 1");
+    const payload = utf8.encode("\nX0-Producer: intruder\n");
+    for (const [headerBlock, subject] of [[header, "mesh.n.links"], [cut, "mesh.n.x"], [new Uint8Array(), "mesh.ü.x"]] as const) {
+      const subjectBytes = utf8.encode(subject);
+      const packed = new Uint8Array(7 + subjectBytes.length + headerBlock.length + payload.length + 5).fill(0x0a);
+      const subjectAt = 7;
+      const headerAt = subjectAt + subjectBytes.length;
+      const payloadAt = headerAt + headerBlock.length;
+      packed.set(subjectBytes, subjectAt);
+      packed.set(headerBlock, headerAt);
+      packed.set(payload, payloadAt);
+      const encoder = new LeafEncoder();
+      encoder.encodeWireRanges(utf8.encode("GOV"), 2 ** 33 + 9, packed, subjectAt, headerAt, headerAt, payloadAt, payloadAt, payloadAt + payload.length);
+      const fromRanges = hex(encoder.prefixed());
+      const fromParts = hex(leafDataFromWire("GOV", 2 ** 33 + 9, subject, headerBlock.length > 0 ? headerBlock : undefined, payload));
+      expect(fromRanges).toBe(`00${fromParts}`);
+    }
+    expect(leafHeadersFromWire(cut)).toEqual({ "X0-Type": "mesh.X", "X0-Version": "1" });
+  });
+
   it("encodes sequences above 2^32 in 8 bytes", () => {
     const encoder = new LeafEncoder();
     const bytes = encoder.encode({ stream: "MESH", seq: 2 ** 40 + 5, subject: "s", headers: {}, payload: new Uint8Array() });

@@ -1,6 +1,6 @@
-import { hash as oneShotHash } from "node:crypto";
 import * as Result from "effect/Result";
 import * as Schema from "effect/Schema";
+import { sha256 } from "./sha256.ts";
 
 /**
  * The Merkle tree of RFC 9162 (Certificate Transparency 2.0) section 2.1, with SHA-256:
@@ -27,15 +27,15 @@ export const HASH_BYTES = 32;
 const LEAF_PREFIX = 0x00;
 const NODE_PREFIX = 0x01;
 
-// Hashing is most of the audit log's CPU: one-shot crypto.hash over one reused buffer costs
-// less than a createHash object and three updates per hash.
+// Hashing is most of the audit log's CPU: one-shot hashing (sha256.ts) over one reused buffer
+// costs less than a createHash object and three updates per hash.
 let scratch = new Uint8Array(1024);
 
 const reserve = (length: number): void => {
   if (length > scratch.length) scratch = new Uint8Array(Math.max(length, scratch.length * 2));
 };
 
-const digest = (length: number): Hash => new Uint8Array(oneShotHash("sha256", scratch.subarray(0, length), "buffer"));
+const digest = (length: number): Hash => sha256(scratch.subarray(0, length));
 
 /** Bad input to tree building or proof generation (the caller's, not a forged proof's). */
 export class MerkleInputError extends Schema.TaggedError<MerkleInputError>()("MerkleInputError", {

@@ -30,6 +30,7 @@ export interface AsOfOptions {
   readonly registry?: ProducerRegistry;
   /** Verification pool. Default: one owned by this call (one worker per core). */
   readonly verifyPool?: VerifyPool;
+  /** Stops the replay; the call then rejects with the signal's reason. */
   readonly signal?: AbortSignal;
 }
 
@@ -50,6 +51,7 @@ interface Candidate {
  * does, then applied with the same model. The live projection is not touched.
  */
 export const knowledgeBaseAsOf = async (nc: NatsConnection, asOf: Date, options: AsOfOptions = {}): Promise<KnowledgeBaseAsOf> => {
+  options.signal?.throwIfAborted();
   const projection = new KnowledgeBaseProjection(undefined, { name: "as-of" });
   const registry = options.registry ?? ProducerRegistry.overlay(await ProducerRegistry.open(nc));
   const pool = options.verifyPool ?? new VerifyPool();
@@ -106,7 +108,12 @@ export const knowledgeBaseAsOf = async (nc: NatsConnection, asOf: Date, options:
       }
       if (msg.seq >= end || msg.info.pending === 0) break;
     }
+    // An aborted replay ends early: what it built is not the knowledge base of that time.
+    options.signal?.throwIfAborted();
     await flush();
+  } catch (error) {
+    options.signal?.throwIfAborted();
+    throw error;
   } finally {
     options.signal?.removeEventListener("abort", onAbort);
     void messages.close().catch(() => undefined);

@@ -2,7 +2,7 @@ import { jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError, type
 import type { NatsConnection } from "@nats-io/transport-node";
 import { AUDITED_STREAMS, type AuditedStream, type StreamRange } from "../../domains/audit/index.ts";
 import { LeafHasher, type HashedGroup } from "./leaf-hasher.ts";
-import { headerBlockOf, StreamCursor, type StreamBounds } from "./stream-cursor.ts";
+import { deliveredWire, headerBlockOf, StreamCursor, type StreamBounds } from "./stream-cursor.ts";
 
 /** Where each leaf of a window came from: stream number (AUDITED_STREAMS index) and sequence. */
 export interface LeafOrigins {
@@ -94,8 +94,11 @@ export class AuditedStreams {
     for (const range of ranges) {
       const streamIndex = AUDITED_STREAMS.indexOf(range.stream);
       for await (const msg of this.cursors[range.stream].range(range.first, range.last, bounds[range.stream])) {
-        this.hasher.push(streamIndex, msg.seq, msg.subject, headerBlockOf(msg), msg.data);
-        origins.push(streamIndex, msg.seq);
+        const seq = msg.seq;
+        const wire = deliveredWire(msg);
+        if (wire) this.hasher.pushWire(streamIndex, seq, wire.subject, wire.bytes, wire.headerLength);
+        else this.hasher.push(streamIndex, seq, msg.subject, headerBlockOf(msg), msg.data);
+        origins.push(streamIndex, seq);
         onMessage?.(range.stream, msg);
       }
     }

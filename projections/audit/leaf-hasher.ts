@@ -1,16 +1,20 @@
 import { Worker } from "node:worker_threads";
 import { HASH_BYTES, LeafEncoder } from "../../domains/audit/index.ts";
-import { FrontierTree, hashEncodedLeaf, NO_HEADERS, STREAM_NAMES } from "./leaf-records.ts";
+import { sha256Into } from "../../domains/audit/sha256.ts";
+import { FrontierTree, RECORD_HEAD_BYTES, STREAM_NAMES } from "./leaf-records.ts";
 
 /**
  * Turns stored messages into leaf hashes, in the order they are pushed. Encoding and hashing a
- * leaf costs about as much as receiving the message, so by default it runs on a worker thread
- * while the main thread keeps reading the streams; `worker: false` does it in the caller's
+ * leaf costs a good part of what receiving the message does, so by default it runs on a worker
+ * thread while the main thread keeps reading the streams; `worker: false` does it in the caller's
  * thread (tests, small reads). Messages travel packed (leaf-records.ts) in one transferable
- * buffer per batch; results come back per group (a checkpoint window).
+ * buffer per batch, which the worker hands back for a later batch; results come back per group
+ * (a checkpoint window).
  */
 
 const BATCH_BYTES = 512 * 1024;
+/** Batch buffers kept for reuse: one being filled, two in flight, one spare. */
+const SPARE_BATCHES = 4;
 
 export interface LeafHasherOptions {
   /** Hash on a worker thread (default) or in the caller's thread. */
@@ -25,7 +29,7 @@ export interface HashedGroup {
   readonly tree?: { readonly size: number; readonly root: Uint8Array; readonly peaks: readonly Uint8Array[] };
 }
 
-type Reply = { id: number; hashes?: Uint8Array; size?: number; root?: Uint8Array; peaks?: Uint8Array[] };
+type Reply = { id: number; hashes?: Uint8Array; records?: Uint8Array; size?: number; root?: Uint8Array; peaks?: Uint8Array[] };
 
 export class LeafHasher {
   private readonly encoder = new LeafEncoder();
@@ -35,19 +39,23 @@ export class LeafHasher {
   private failure: Error | undefined;
   private batch = Buffer.from(new ArrayBuffer(BATCH_BYTES));
   private view = new DataView(this.batch.buffer);
+  private readonly spare: ArrayBuffer[] = [];
   private used = 0;
   private count = 0;
   private parts: Promise<Uint8Array>[] = [];
   /** Whether leaves are appended to a tree (worker side, or `inlineTree`). */
   private treeKept = false;
   private inlineTree: FrontierTree | undefined;
-  // Inline mode: hashes of the current group so far.
-  private inlineHashes: Uint8Array[] = [];
+  // Inline mode: hashes of the current group so far, 32 bytes each.
+  private inlineHashes = new Uint8Array(1024 * HASH_BYTES);
+  private inlineCount = 0;
 
   constructor(options: LeafHasherOptions = {}) {
     if (options.worker === false) return;
     this.worker = new Worker(new URL("./leaf-worker.js", import.meta.url));
     this.worker.on("message", (reply: Reply) => {
+      const returned = reply.records?.buffer;
+      if (returned instanceof ArrayBuffer && returned.byteLength === BATCH_BYTES && this.spare.length < SPARE_BATCHES) this.spare.push(returned);
       const resolve = this.waiting.get(reply.id);
       this.waiting.delete(reply.id);
       if (this.waiting.size === 0) this.worker?.unref();
@@ -82,42 +90,79 @@ export class LeafHasher {
   push(stream: number, seq: number, subject: string, header: Uint8Array | undefined, payload: Uint8Array): void {
     if (!this.worker) {
       this.encoder.encodeWire(STREAM_NAMES[stream]!, seq, Buffer.from(subject, "utf8"), header, payload);
-      const leaf = hashEncodedLeaf(this.encoder);
-      this.inlineHashes.push(leaf);
-      this.inlineTree?.append(leaf);
+      this.hashInline();
       return;
     }
-    const need = 9 + 4 + subject.length * 3 + 4 + (header?.length ?? 0) + 4 + payload.length;
+    const headerLength = header?.length ?? 0;
+    let at = this.reserve(RECORD_HEAD_BYTES + subject.length * 3 + headerLength + payload.length);
+    const subjectLength = this.batch.write(subject, at + RECORD_HEAD_BYTES, "utf8");
+    this.head(at, stream, seq, subjectLength, headerLength, payload.length);
+    at += RECORD_HEAD_BYTES + subjectLength;
+    if (header) this.batch.set(header, at);
+    this.batch.set(payload, at + headerLength);
+    this.used = at + headerLength + payload.length;
+    this.count++;
+  }
+
+  /**
+   * Adds one stored message given as the client received it: the subject's bytes, and its
+   * header block (`headerLength` bytes, 0 for none) and payload back to back in `bytes` — two
+   * copies and no string or view per message, the hot path of the auditor and the verifier.
+   */
+  pushWire(stream: number, seq: number, subject: Uint8Array, bytes: Uint8Array, headerLength: number): void {
+    if (!this.worker) {
+      const header = headerLength > 0 ? bytes.subarray(0, headerLength) : undefined;
+      this.encoder.encodeWire(STREAM_NAMES[stream]!, seq, subject, header, bytes.subarray(headerLength));
+      this.hashInline();
+      return;
+    }
+    let at = this.reserve(RECORD_HEAD_BYTES + subject.length + bytes.length);
+    this.head(at, stream, seq, subject.length, headerLength, bytes.length - headerLength);
+    at += RECORD_HEAD_BYTES;
+    const batch = this.batch;
+    for (let i = 0; i < subject.length; i++) batch[at + i] = subject[i]!;
+    at += subject.length;
+    batch.set(bytes, at);
+    this.used = at + bytes.length;
+    this.count++;
+  }
+
+  /** Inline mode: hashes the leaf the encoder wrote last into the group's hashes (and the tree). */
+  private hashInline(): void {
+    if ((this.inlineCount + 1) * HASH_BYTES > this.inlineHashes.length) {
+      const grown = new Uint8Array(this.inlineHashes.length * 2);
+      grown.set(this.inlineHashes);
+      this.inlineHashes = grown;
+    }
+    const at = this.inlineCount++ * HASH_BYTES;
+    sha256Into(this.encoder.prefixed(), this.inlineHashes, at);
+    this.inlineTree?.appendAt(this.inlineHashes, at);
+  }
+
+  /** Room for a record of at most `need` bytes; returns where it starts. */
+  private reserve(need: number): number {
     if (this.used + need > this.batch.length) {
       this.flush();
       if (need > this.batch.length) this.grow(need);
     }
-    let at = this.used;
+    return this.used;
+  }
+
+  private head(at: number, stream: number, seq: number, subjectLength: number, headerLength: number, payloadLength: number): void {
+    const view = this.view;
     this.batch[at] = stream;
-    this.view.setUint32(at + 1, Math.floor(seq / 0x1_0000_0000));
-    this.view.setUint32(at + 5, seq >>> 0);
-    at += 9;
-    const subjectLength = this.batch.write(subject, at + 4, "utf8");
-    this.view.setUint32(at, subjectLength);
-    at += 4 + subjectLength;
-    if (header) {
-      this.view.setUint32(at, header.length);
-      this.batch.set(header, at + 4);
-      at += 4 + header.length;
-    } else {
-      this.view.setUint32(at, NO_HEADERS);
-      at += 4;
-    }
-    this.view.setUint32(at, payload.length);
-    this.batch.set(payload, at + 4);
-    this.used = at + 4 + payload.length;
-    this.count++;
+    view.setUint32(at + 1, Math.floor(seq / 0x1_0000_0000));
+    view.setUint32(at + 5, seq >>> 0);
+    view.setUint32(at + 9, subjectLength);
+    view.setUint32(at + 13, headerLength);
+    view.setUint32(at + 17, payloadLength);
   }
 
   private grow(bytes: number): void {
     // Its own ArrayBuffer (never a pooled one): it is transferred to the worker, not copied.
-    this.batch = Buffer.from(new ArrayBuffer(bytes));
-    this.view = new DataView(this.batch.buffer);
+    const buffer = bytes <= BATCH_BYTES ? (this.spare.pop() ?? new ArrayBuffer(BATCH_BYTES)) : new ArrayBuffer(bytes);
+    this.batch = Buffer.from(buffer);
+    this.view = new DataView(buffer);
   }
 
   private flush(): void {
@@ -127,7 +172,7 @@ export class LeafHasher {
     this.used = 0;
     this.count = 0;
     const reply = this.request({ op: "hash", records, count }, [records.buffer as ArrayBuffer]);
-    this.grow(Math.max(BATCH_BYTES, this.batch.length));
+    this.grow(BATCH_BYTES);
     this.parts.push(
       reply.then((r) => {
         if (!r.hashes || r.hashes.length !== count * HASH_BYTES) throw this.failure ?? new Error("the leaf hashing worker failed");
@@ -139,9 +184,8 @@ export class LeafHasher {
   /** Ends the current group: its leaf hashes in push order, and the tree's state after them when one is kept. */
   end(): Promise<HashedGroup> {
     if (!this.worker) {
-      const hashes = new Uint8Array(this.inlineHashes.length * HASH_BYTES);
-      this.inlineHashes.forEach((hash, i) => hashes.set(hash, i * HASH_BYTES));
-      this.inlineHashes = [];
+      const hashes = this.inlineHashes.slice(0, this.inlineCount * HASH_BYTES);
+      this.inlineCount = 0;
       const tree = this.inlineTree;
       return Promise.resolve(tree ? { hashes, tree: { size: tree.size, root: tree.root(), peaks: tree.frontier() } } : { hashes });
     }

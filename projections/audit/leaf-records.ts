@@ -1,92 +1,98 @@
-import { hash } from "node:crypto";
-import { AUDITED_STREAMS, LeafEncoder } from "../../domains/audit/leaf.ts";
+import { LeafEncoder } from "../../domains/audit/leaf.ts";
+import { sha256, sha256Into } from "../../domains/audit/sha256.ts";
+import { AUDITED_STREAMS } from "../../domains/audit/leaf.ts";
 
 /**
  * What the leaf hashing worker runs: the packed form in which messages travel to it, leaf
- * hashing, and the tree the leaves are appended to. Imports only the leaf encoding and
- * node:crypto: `domains/audit/merkle.ts` brings effect's Schema, whose import alone takes
- * seconds, and a worker is started per verification. Per message:
+ * hashing, and the tree the leaves are appended to. Imports only the leaf encoding and SHA-256
+ * (node:crypto): `domains/audit/merkle.ts` brings effect's Schema, whose import alone takes
+ * seconds, and a worker is started per verification. Per message, a 21-byte head then its
+ * bytes, so the header block and the payload, which nats.js receives back to back, are copied
+ * in with one copy and read back as ranges (no view per field):
  *   u8 stream number (AUDITED_STREAMS index), u32 sequence high, u32 sequence low,
- *   u32 subject length, subject UTF-8, u32 header block length (FFFFFFFF: none), header block,
- *   u32 payload length, payload
+ *   u32 subject length, u32 header block length (0: no headers), u32 payload length,
+ *   subject UTF-8, header block, payload
  */
 
-export const NO_HEADERS = 0xffffffff;
+export const RECORD_HEAD_BYTES = 21;
 export const STREAM_NAMES = AUDITED_STREAMS.map((name) => new TextEncoder().encode(name));
 
 /** RFC 9162 leaf hash of the leaf the encoder wrote last: SHA-256(0x00 || leaf), as merkle.ts `leafHash`. */
-export const hashEncodedLeaf = (encoder: LeafEncoder): Buffer => hash("sha256", encoder.prefixed(), "buffer");
+export const hashEncodedLeaf = (encoder: LeafEncoder): Uint8Array => sha256(encoder.prefixed());
 
-const pair = new Uint8Array(65);
-
-/** RFC 9162 node hash SHA-256(0x01 || left || right), as merkle.ts `nodeHash`. */
-const hashNode = (left: Uint8Array, right: Uint8Array): Uint8Array => {
-  pair[0] = 0x01;
-  pair.set(left, 1);
-  pair.set(right, 33);
-  return hash("sha256", pair, "buffer");
-};
+const HASH = 32;
 
 /**
  * The frontier of an RFC 9162 tree: its size and the roots of its perfect subtrees, largest
  * first — `CompactTree` of merkle.ts without the node reports (leaf-records.test.ts pins that
- * both give the same roots). Appending merges one peak per trailing 1 bit of the size.
+ * both give the same roots). Appending merges one peak per trailing 1 bit of the size. Peaks
+ * live in one flat array and each merge hashes 0x01 || peak || node in one reused buffer, the
+ * result landing where the next merge reads it: no allocation per leaf.
  */
 export class FrontierTree {
-  private peaks: Uint8Array[] = [];
+  /** Peak k at [32k, 32k + 32); at most 53 (sizes are below 2^53). */
+  private readonly peaks = new Uint8Array(64 * HASH);
+  private count = 0;
+  /** 0x01, left, right: the input of a node hash; the merged node is written back as the right. */
+  private readonly pair = new Uint8Array(1 + 2 * HASH);
 
   constructor(
     public size = 0,
     peaks: readonly Uint8Array[] = [],
   ) {
-    this.peaks = peaks.map((p) => new Uint8Array(p));
+    this.pair[0] = 0x01;
+    for (const peak of peaks) this.peaks.set(peak, this.count++ * HASH);
   }
 
-  /** Appends a leaf hash; the tree keeps the array given (the caller does not reuse it). */
-  append(leaf: Uint8Array): void {
-    let node = leaf;
-    for (let rest = this.size; rest % 2 === 1; rest = Math.floor(rest / 2)) node = hashNode(this.peaks.pop()!, node);
-    this.peaks.push(node);
+  /** Appends the leaf hash at source[offset, offset + 32). */
+  appendAt(source: Uint8Array, offset: number): void {
+    const { pair, peaks } = this;
+    for (let i = 0; i < HASH; i++) pair[1 + HASH + i] = source[offset + i]!;
+    for (let rest = this.size; rest % 2 === 1; rest = Math.floor(rest / 2)) {
+      const left = --this.count * HASH;
+      for (let i = 0; i < HASH; i++) pair[1 + i] = peaks[left + i]!;
+      sha256Into(pair, pair, 1 + HASH);
+    }
+    const at = this.count++ * HASH;
+    for (let i = 0; i < HASH; i++) peaks[at + i] = pair[1 + HASH + i]!;
     this.size++;
+  }
+
+  append(leaf: Uint8Array): void {
+    this.appendAt(leaf, 0);
   }
 
   /** MTH of the leaves so far (the empty tree's is SHA-256 of nothing). */
   root(): Uint8Array {
-    if (this.peaks.length === 0) return hash("sha256", new Uint8Array(0), "buffer");
-    let node = this.peaks[this.peaks.length - 1]!;
-    for (let i = this.peaks.length - 2; i >= 0; i--) node = hashNode(this.peaks[i]!, node);
-    return new Uint8Array(node);
+    if (this.count === 0) return sha256(new Uint8Array(0));
+    const fold = new Uint8Array(this.pair);
+    fold.set(this.peaks.subarray((this.count - 1) * HASH, this.count * HASH), 1 + HASH);
+    for (let k = this.count - 2; k >= 0; k--) {
+      fold.set(this.peaks.subarray(k * HASH, (k + 1) * HASH), 1);
+      sha256Into(fold, fold, 1 + HASH);
+    }
+    return fold.slice(1 + HASH);
   }
 
   frontier(): Uint8Array[] {
-    return this.peaks.map((p) => new Uint8Array(p));
+    return Array.from({ length: this.count }, (_, k) => this.peaks.slice(k * HASH, (k + 1) * HASH));
   }
 }
 
 /** Hashes the `count` packed records of `records` into `out` (32 bytes each, in order), appending each to `tree` when given. */
 export const hashPackedRecords = (encoder: LeafEncoder, records: Uint8Array, count: number, out: Uint8Array, tree?: FrontierTree): void => {
   const view = new DataView(records.buffer, records.byteOffset, records.byteLength);
-  let offset = 0;
+  let at = 0;
   for (let i = 0; i < count; i++) {
-    const stream = records[offset]!;
-    const seq = view.getUint32(offset + 1) * 0x1_0000_0000 + view.getUint32(offset + 5);
-    offset += 9;
-    const subjectLength = view.getUint32(offset);
-    const subject = records.subarray(offset + 4, offset + 4 + subjectLength);
-    offset += 4 + subjectLength;
-    const headerLength = view.getUint32(offset);
-    let header: Uint8Array | undefined;
-    offset += 4;
-    if (headerLength !== NO_HEADERS) {
-      header = records.subarray(offset, offset + headerLength);
-      offset += headerLength;
-    }
-    const payloadLength = view.getUint32(offset);
-    const payload = records.subarray(offset + 4, offset + 4 + payloadLength);
-    offset += 4 + payloadLength;
-    encoder.encodeWire(STREAM_NAMES[stream]!, seq, subject, header, payload);
-    const leaf = hashEncodedLeaf(encoder);
-    out.set(leaf, i * 32);
-    tree?.append(leaf);
+    const stream = records[at]!;
+    const seq = view.getUint32(at + 1) * 0x1_0000_0000 + view.getUint32(at + 5);
+    const subject = at + RECORD_HEAD_BYTES;
+    const header = subject + view.getUint32(at + 9);
+    const payload = header + view.getUint32(at + 13);
+    const end = payload + view.getUint32(at + 17);
+    encoder.encodeWireRanges(STREAM_NAMES[stream]!, seq, records, subject, header, header, payload, payload, end);
+    sha256Into(encoder.prefixed(), out, i * HASH);
+    tree?.appendAt(out, i * HASH);
+    at = end;
   }
 };

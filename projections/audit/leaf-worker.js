@@ -2,7 +2,8 @@
 // TypeScript loader; it registers tsx itself, then loads only leaf-records.ts (no effect).
 // Protocol, answered in order:
 //   { op: "tree", size, peaks }            the tree the next leaves are appended to (none: no tree)
-//   { op: "hash", id, records, count }     -> { id, hashes }          count x 32 bytes
+//   { op: "hash", id, records, count }     -> { id, hashes, records }  count x 32 bytes; the records'
+//                                             buffer goes back for the next batch
 //   { op: "root", id }                     -> { id, size, root, peaks } of the tree so far
 import { parentPort } from "node:worker_threads";
 import { register } from "tsx/esm/api";
@@ -24,5 +25,5 @@ parentPort.on("message", (msg) => {
   }
   const hashes = new Uint8Array(msg.count * 32);
   hashPackedRecords(encoder, msg.records, msg.count, hashes, tree);
-  parentPort.postMessage({ id: msg.id, hashes }, [hashes.buffer]);
+  parentPort.postMessage({ id: msg.id, hashes, records: msg.records }, [hashes.buffer, msg.records.buffer]);
 });

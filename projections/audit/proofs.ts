@@ -136,6 +136,9 @@ export class AuditProofs {
     const tree = this.auditor.hashes;
     const index = tree.leafIndex(AUDITED_STREAMS.indexOf(stream), seq);
     if (index === undefined || index >= checkpoint.treeSize) return fail("not-found", `${stream} ${seq} is not a leaf of the log (not stored when it was audited)`);
+    // The event's round trip to the server overlaps the proof's hashing.
+    const stored = directGet(this.nc, stream, seq);
+    stored.catch(() => undefined);
     const plan = inclusionPlan(index, checkpoint.treeSize);
     const leafNode = { level: 0, index };
     await this.load([leafNode, ...plan.flat()]);
@@ -145,7 +148,7 @@ export class AuditProofs {
     if (Result.isFailure(verifyInclusion(storedLeaf, index, checkpoint.treeSize, proof, checkpoint.rootHash))) {
       fail("changed", `checkpoint ${entry.number} is not this auditor's tree (run x0 audit verify)`);
     }
-    const msg = await directGet(this.nc, stream, seq);
+    const msg = await stored;
     if (!msg) return fail("not-found", `${stream} ${seq} is no longer stored (aged out or removed)`);
     const event = { stream, seq, subject: msg.subject, headers: leafHeadersFromWire(msg.headerBlock), payload: msg.data };
     const data = leafData(event);

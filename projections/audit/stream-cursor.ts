@@ -21,6 +21,36 @@ export const headerBlockOf = (msg: JsMsg): Uint8Array | undefined => {
   return text ? encoder.encode(text) : undefined;
 };
 
+/** A delivered message's bytes as nats.js v3 received them. */
+export interface DeliveredWire {
+  readonly subject: Uint8Array;
+  /** The header block (`headerLength` bytes) and the payload, back to back. */
+  readonly bytes: Uint8Array;
+  readonly headerLength: number;
+}
+
+interface DeliveredInternals {
+  readonly msg?: { readonly _rdata?: unknown; readonly _msg?: { readonly subject?: unknown; readonly hdr?: unknown } };
+}
+
+const NO_BYTES = new Uint8Array(0);
+
+/**
+ * The subject, header block and payload of a delivered message as the client received them
+ * (nats.js v3 `MsgImpl`: `_msg.subject`, `_rdata`, `_msg.hdr`), so a leaf is built without
+ * decoding the subject to a string and encoding it back, and with one copy of the rest; or
+ * undefined when that internal shape is not there (another client version: use the public
+ * fields). audit.test.ts pins that it is there with the installed client.
+ */
+export const deliveredWire = (msg: JsMsg): DeliveredWire | undefined => {
+  const inner = (msg as DeliveredInternals).msg;
+  const subject = inner?._msg?.subject;
+  const hdr = inner?._msg?.hdr;
+  const bytes = inner?._rdata ?? NO_BYTES;
+  if (!(subject instanceof Uint8Array) || typeof hdr !== "number" || !(bytes instanceof Uint8Array) || hdr > bytes.length) return undefined;
+  return { subject, bytes, headerLength: Math.max(0, hdr) };
+};
+
 export interface StreamCursorOptions {
   /** Messages each pull asks for; two pulls are in flight while a range is read. Default 2,048. */
   readonly batch?: number;

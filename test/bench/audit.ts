@@ -21,10 +21,9 @@
  *   mean of the two, so a change of machine load during the run weighs on both sides alike.
  *   audit_verify_ratio is the median of the per-run ratios verify eps / raw eps.
  * - Proofs: P (default 1,000) GET /audit/proof/inclusion requests for random stored events
- *   against the latest checkpoint, one at a time over keep-alive, timed at the client; the
- *   handlers are the API's own (adapters/http/routes/audit.ts) on node:http with the API's
- *   error handling; a sample of the bundles is verified offline. proof_ms_p95 is the median of
- *   the runs' p95.
+ *   against the latest checkpoint, one at a time over keep-alive, timed at the client (fetch,
+ *   in this process); the server is the query API itself (startHttpApi, as x0 up runs it); a
+ *   sample of the bundles is verified offline. proof_ms_p95 is the median of the runs' p95.
  *
  * - CPU: each run also prints the CPU time per event of both phases, this process (all threads)
  *   plus nats-server, and their ratio: what the throughput ratio would be on cores of their own.
@@ -34,8 +33,6 @@
  * DELETES the audited streams, AUDIT and the `audit` bucket there: point it at a scratch server.
  */
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -43,12 +40,11 @@ import { parseArgs } from "node:util";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
 import * as Result from "effect/Result";
-import type { ApiContext } from "../../adapters/http/context.ts";
-import { RequestRefusedError, sendError } from "../../adapters/http/respond.ts";
-import { auditRoutes } from "../../adapters/http/routes/audit.ts";
+import { startHttpApi, type HttpApi } from "../../adapters/http/index.ts";
 import { startNatsServer, type RunningNatsServer } from "../../adapters/nats-server/index.ts";
 import { AUDITED_STREAMS, verifyInclusionBundle, type AuditedStream } from "../../domains/audit/index.ts";
 import { Auditor, AuditProofs, verifyAuditLog } from "../../projections/audit/index.ts";
+import { KnowledgeBaseProjection } from "../../projections/knowledge-base/index.ts";
 import { StreamCursor } from "../../projections/audit/stream-cursor.ts";
 import { connectNats, serversFromEnv } from "../../streams/connection.ts";
 import { encodeCbor } from "../../streams/envelope.ts";
@@ -180,28 +176,6 @@ const rawConsume = async (nc: NatsConnection, jsm: JetStreamManager): Promise<nu
   return N / seconds;
 };
 
-/** The audit routes on node:http, with the API's error handling (adapters/http/server.ts). */
-const serveAudit = async (api: ApiContext): Promise<{ url: string; server: Server }> => {
-  const server = createServer((req, res) => {
-    void (async () => {
-      const target = req.url ?? "/";
-      const mark = target.indexOf("?");
-      const path = mark < 0 ? target : target.slice(0, mark);
-      try {
-        const route = auditRoutes.find((r) => r.pattern.test(path));
-        if (!route) throw new RequestRefusedError(404, "not found", path);
-        const query = Object.fromEntries(new URLSearchParams(mark < 0 ? "" : target.slice(mark + 1)));
-        await route.handle({ req, res, api, query, params: path.match(route.pattern)?.slice(1) ?? [] });
-      } catch (error) {
-        sendError(res, error instanceof RequestRefusedError ? error : new RequestRefusedError(500, "internal error", (error as Error).message));
-      }
-    })();
-  });
-  server.keepAliveTimeout = 60_000;
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
-};
-
 const measureProofs = async (url: string, jsm: JetStreamManager, publicKey: Uint8Array): Promise<{ p50: number; p95: number; p99: number }> => {
   const sizes = await Promise.all(AUDITED_STREAMS.map(async (s) => (await jsm.streams.info(s)).state.last_seq));
   const total = sizes.reduce((a, b) => a + b, 0);
@@ -232,7 +206,7 @@ const main = async () => {
   const work = await mkdtemp(join(tmpdir(), "x0-bench-audit-"));
   let server: RunningNatsServer | undefined;
   let nc: NatsConnection | undefined;
-  let http: { url: string; server: Server } | undefined;
+  let http: HttpApi | undefined;
   let auditor: Auditor | undefined;
   try {
     const external = serversFromEnv();
@@ -254,7 +228,7 @@ const main = async () => {
     await auditor.settle();
     const auditSeconds = (performance.now() - auditStarted) / 1000;
     progress(`auditor: ${auditor.stats.signed} checkpoints over ${auditor.hashes.size} leaves in ${auditSeconds.toFixed(1)} s (${(N / auditSeconds).toFixed(0)} events/s), node store ${(auditor.hashes.residentBytes / 1024 ** 2).toFixed(0)} MiB`);
-    http = await serveAudit({ nc, audit: new AuditProofs(nc, auditor) } as unknown as ApiContext);
+    http = await startHttpApi({ kb: new KnowledgeBaseProjection(undefined, { name: "bench" }).kb, nc, audit: new AuditProofs(nc, auditor), port: 0 });
 
     const rows: { raw: number; verify: number; ratio: number; cpuRatio: number; proofs: { p50: number; p95: number; p99: number } }[] = [];
     for (let run = 1; run <= RUNS; run++) {
@@ -289,7 +263,7 @@ const main = async () => {
         `proof_ms_p95=${median(rows.map((r) => r.proofs.p95)).toFixed(2)}`,
     );
   } finally {
-    http?.server.close();
+    await http?.close();
     await auditor?.stop();
     await nc?.close().catch(() => undefined);
     await server?.stop();

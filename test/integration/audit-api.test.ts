@@ -1,53 +1,28 @@
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import * as Result from "effect/Result";
 import * as Schema from "effect/Schema";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ApiContext, Route } from "../../adapters/http/context.ts";
-import { RequestRefusedError, sendError } from "../../adapters/http/respond.ts";
-import { auditRoutes, sendNodesAsOf } from "../../adapters/http/routes/audit.ts";
+import { startHttpApi, type HttpApi } from "../../adapters/http/index.ts";
 import { CheckpointView, ConsistencyView, InclusionBundle, verifyConsistencyView, verifyInclusionBundle } from "../../domains/audit/index.ts";
 import { Auditor, AuditProofs, knowledgeBaseAsOf, ReplayAuditCheck } from "../../projections/audit/index.ts";
+import { KnowledgeBaseProjection } from "../../projections/knowledge-base/index.ts";
 import { EventStore, generateSigningKey, Producer, ProducerRegistry } from "../../streams/index.ts";
 import { testNode } from "../support/mesh.ts";
 import { startTestNats, type TestNats } from "../support/nats.ts";
 
 /**
- * The audit log's read side against a real nats-server: the HTTP handlers (served here by a
- * minimal dispatcher until the query API registers them), proofs checked offline with the
- * standalone verifier, the knowledge base as of a past time, and replay against checkpoints.
+ * The audit log's read side against a real nats-server, through the query API: proofs checked
+ * offline with the standalone verifier, the knowledge base as of a past time, and replay
+ * against checkpoints.
  */
 
 const decodeJson = <S extends Schema.Top>(schema: S, body: unknown): S["Type"] =>
   Schema.decodeUnknownSync(Schema.toCodecJson(schema) as unknown as Schema.Decoder<S["Type"]>)(body);
 
-/** The routes on node:http with the API's error handling (adapters/http/server.ts does the same). */
-const serve = async (routes: readonly Route[], api: ApiContext): Promise<{ url: string; server: Server }> => {
-  const server = createServer((req, res) => {
-    void (async () => {
-      const target = req.url ?? "/";
-      const mark = target.indexOf("?");
-      const path = mark < 0 ? target : target.slice(0, mark);
-      const query = Object.fromEntries(new URLSearchParams(mark < 0 ? "" : target.slice(mark + 1)));
-      try {
-        const route = routes.find((r) => r.pattern.test(path));
-        if (!route) throw new RequestRefusedError(404, "not found", path);
-        await route.handle({ req, res, api, query, params: path.match(route.pattern)?.slice(1) ?? [] });
-      } catch (error) {
-        if (error instanceof RequestRefusedError) sendError(res, error);
-        else sendError(res, new RequestRefusedError(500, "internal error", (error as Error).message));
-      }
-    })();
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
-};
-
 describe("audit API, proofs, as-of and replay over a real nats-server", () => {
   let nats: TestNats;
   let store: EventStore;
   let auditor: Auditor;
-  let http: { url: string; server: Server };
+  let http: HttpApi;
   const key = generateSigningKey();
   const nodes = [testNode("asof-a", 1), testNode("asof-b", 2)];
   let between: Date;
@@ -71,17 +46,12 @@ describe("audit API, proofs, as-of and replay over a real nats-server", () => {
     auditor = new Auditor(nats.nc, { producer: new Producer("auditor-api", key), registry, checkpointEvery: 4, checkpointIntervalMs: 3_600_000, hashWorker: false });
     await auditor.start();
     await auditor.settle();
-    const producers = ProducerRegistry.inMemory();
-    const api = { nc: nats.nc, producers, audit: new AuditProofs(nats.nc, auditor) } as unknown as ApiContext;
-    const nodesRoute: Route = {
-      path: "/nodes",
-      pattern: /^\/nodes$/u,
-      handle: (exchange) => sendNodesAsOf(exchange, { asOf: String(exchange.query["asOf"]) }),
-    };
-    http = await serve([...auditRoutes, nodesRoute], api);
+    // The live knowledge base stays empty: GET /nodes?asOf= must not fill it.
+    const live = new KnowledgeBaseProjection(undefined, { name: "live" });
+    http = await startHttpApi({ kb: live.kb, nc: nats.nc, producers: ProducerRegistry.inMemory(), audit: new AuditProofs(nats.nc, auditor), port: 0 });
   });
   afterAll(async () => {
-    http?.server.close();
+    await http?.close();
     await auditor?.stop();
     await nats?.close();
   });
@@ -127,6 +97,9 @@ describe("audit API, proofs, as-of and replay over a real nats-server", () => {
     expect((await get("/audit/proof/consistency?from=3&to=2")).status).toBe(400);
     const missing = await get("/audit/proof/consistency?from=1&to=99");
     expect(missing.status).toBe(404);
+    const bad = await get("/audit/proof/inclusion?stream=MESH&seq=0&checkpoint=x");
+    expect(bad.status).toBe(400);
+    expect((bad.body as { detail: string }).detail).toMatch(/seq: .*checkpoint: /u);
   });
 
   it("serves consistency proofs between checkpoints that the standalone verifier accepts", async () => {
@@ -154,6 +127,13 @@ describe("audit API, proofs, as-of and replay over a real nats-server", () => {
     expect(response.status).toBe(200);
     expect((response.body as { nodeId: string }[]).map((n) => n.nodeId)).toEqual(["asof-a"]);
     expect(response.headers.get("x-as-of-sequence")).toBe("2");
+    expect(response.headers.get("x-total-count")).toBe("1");
+    // Asked again, the same past time gives the same answer; the live knowledge base is untouched.
+    expect((await get(`/nodes?asOf=${encodeURIComponent(between.toISOString())}&limit=5`)).body).toEqual(response.body);
+    expect((await get("/nodes")).body).toEqual([]);
+    const refused = await get("/nodes?asOf=yesterday");
+    expect(refused.status).toBe(400);
+    expect((refused.body as { detail: string }).detail).toContain("asOf");
   });
 
   it("checks replayed events against the latest checkpoint (x0 replay --verify)", async () => {

@@ -4,6 +4,7 @@ import { checkpointHash, LEAF_HEADERS, leafData, merkleRoot, toHex, windowRanges
 import { enrolmentSubject, ProducerEnrolled } from "../../domains/identity/index.ts";
 import { Auditor, verifyAuditLog } from "../../projections/audit/index.ts";
 import { chainEnd, getChainEntry } from "../../projections/audit/chain.ts";
+import { deliveredWire, headerBlockOf } from "../../projections/audit/stream-cursor.ts";
 import { EventStore, generateSigningKey, Producer, ProducerRegistry } from "../../streams/index.ts";
 import { testNode } from "../support/mesh.ts";
 import { startTestNats, type TestNats } from "../support/nats.ts";
@@ -103,6 +104,22 @@ describe("audit log over a real nats-server", () => {
     expect(report.divergence).toBeUndefined();
     expect(report).toMatchObject({ ok: true, checkpointsChecked: 3, checkpointsRecomputed: 3, leaves: 15 });
     expect(report.auditors).toEqual([`auditor-1 ${auditorKey.keyId}`]);
+  });
+
+  it("reads delivered messages as the client received them: the raw subject, header block and payload the leaves are hashed from", async () => {
+    const consumer = await jetstream(nats.nc).consumers.get("MESH", { deliver_policy: DeliverPolicy.All });
+    const messages = await consumer.fetch({ max_messages: 1, expires: 2_000 });
+    let checked = 0;
+    for await (const msg of messages) {
+      const wire = deliveredWire(msg);
+      // Undefined would mean the installed nats.js changed shape: the leaves would still be right, by the slower public fields.
+      expect(wire).toBeDefined();
+      expect(new TextDecoder().decode(wire!.subject)).toBe(msg.subject);
+      expect(toHex(wire!.bytes.subarray(wire!.headerLength))).toBe(toHex(msg.data));
+      expect(toHex(wire!.bytes.subarray(0, wire!.headerLength))).toBe(toHex(headerBlockOf(msg)!));
+      checked++;
+    }
+    expect(checked).toBe(1);
   });
 
   it("restarts from its stored tree and continues the same chain", async () => {

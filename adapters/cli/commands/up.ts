@@ -3,6 +3,7 @@ import { statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { Auditor, AuditProofs } from "../../../projections/audit/index.ts";
 import { IdentityProjection } from "../../../projections/identity/index.ts";
 import { IncidentProjection } from "../../../projections/incidents/index.ts";
 import { KnowledgeBaseProjection } from "../../../projections/knowledge-base/index.ts";
@@ -18,13 +19,14 @@ import { HealingController } from "../../healing-loop/index.ts";
 import { startHttpApi } from "../../http/index.ts";
 import { startNatsServer, type RunningNatsServer } from "../../nats-server/index.ts";
 import { runSim } from "../../twin/index.ts";
-import { dataDirFrom, parseIntOption, parseSize } from "../options.ts";
+import { dataDirFrom, parseIntOption, parseSize, UsageError } from "../options.ts";
 
 export const upUsage = `x0 up [options]
   Starts the control plane: an embedded nats-server when NATS_URL is unset, the streams,
   the projections (identity: enrolled producers' keys; knowledge base: MESH; incidents: HEAL),
-  the healing loop (MAPE-K: failures found in MESH become HealingCommand events on HEAL)
-  and the HTTP query API. Stops cleanly on Ctrl-C / SIGTERM.
+  the healing loop (MAPE-K: failures found in MESH become HealingCommand events on HEAL),
+  the auditor (a Merkle log over every event of MESH, HEAL, FL, GOV and IDENTITY, with signed
+  checkpoints on AUDIT) and the HTTP query API. Stops cleanly on Ctrl-C / SIGTERM.
 
   --data-dir DIR     where the embedded server keeps its store (default $X0_DATA_DIR or ./.x0)
   --host ADDR        HTTP API address (default 127.0.0.1)
@@ -38,7 +40,16 @@ export const upUsage = `x0 up [options]
   --sim-heartbeat MS the twin's heartbeat interval (default: --sim-interval)
   --no-heal          do not run the healing loop (the projections and API still run)
   --heal-id ID       the loop's producer id; its key is <data-dir>/keys/<ID>.key, created
-                     0600 on first start and enrolled on IDENTITY (default control-plane)`;
+                     0600 on first start and enrolled on IDENTITY (default control-plane)
+  --no-audit         do not run the auditor (GET /audit/... then answers 503)
+  --auditor-id ID    the auditor's producer id; its key is <data-dir>/keys/<ID>.key, created
+                     0600 on first start and enrolled on IDENTITY with role auditor (default:
+                     auditor-<key id>, the key being <data-dir>/keys/auditor.key, so every data
+                     dir has its own auditor and keeps it across restarts)
+  --audit-every N    sign a checkpoint once N events wait, and put at most N in one
+                     (default 100000)
+  --audit-interval S ...or once S seconds have passed since the last checkpoint with at least
+                     one event waiting (default 60)`;
 
 /** The streams' storage budget: the flag, else 40% of the embedded store's free disk, else the default. */
 const storageBudget = async (flag: string | undefined, embeddedStore: string | undefined): Promise<number> => {
@@ -46,6 +57,17 @@ const storageBudget = async (flag: string | undefined, embeddedStore: string | u
   if (!embeddedStore) return DEFAULT_STORAGE_BYTES;
   const fs = await statfs(embeddedStore);
   return Math.max(64 * 1024 ** 2, Math.floor(fs.bavail * fs.bsize * 0.4));
+};
+
+/**
+ * The auditor's identity: `--auditor-id ID` with the key <data-dir>/keys/<ID>.key, else the key
+ * <data-dir>/keys/auditor.key and the id auditor-<its key id> — stable across restarts (a host
+ * name is not, in a container) and distinct for every data dir, so two control planes on one
+ * NATS cluster are two auditors whose checkpoints interleave on one chain.
+ */
+const auditorProducer = async (dataDir: string, id: string | undefined): Promise<Producer> => {
+  const key = await loadOrCreateSigningKey(join(dataDir, "keys", `${id ?? "auditor"}.key`));
+  return new Producer(id ?? `auditor-${key.keyId}`, key);
 };
 
 /** Resolves when the process is told to stop. */
@@ -70,6 +92,10 @@ export const up = async (argv: string[]): Promise<number> => {
       "sim-heartbeat": { type: "string" },
       "no-heal": { type: "boolean" },
       "heal-id": { type: "string" },
+      "no-audit": { type: "boolean" },
+      "auditor-id": { type: "string" },
+      "audit-every": { type: "string" },
+      "audit-interval": { type: "string" },
     },
     strict: true,
   });
@@ -77,6 +103,10 @@ export const up = async (argv: string[]): Promise<number> => {
   const port = parseIntOption("port", values.port, 8080);
   const replicas = parseIntOption("replicas", values.replicas, 1, 1);
   const simNodes = parseIntOption("sim", values.sim, 0);
+  const auditEvery = parseIntOption("audit-every", values["audit-every"], 100_000, 1);
+  const auditIntervalSeconds = parseIntOption("audit-interval", values["audit-interval"], 60, 1);
+  const auditorId = values["auditor-id"];
+  if (auditorId !== undefined && !/^[A-Za-z0-9_-]{1,64}$/u.test(auditorId)) throw new UsageError(`--auditor-id must be 1-64 of A-Z a-z 0-9 _ -, got "${auditorId}"`);
   const stopped = stopSignal();
 
   let server: RunningNatsServer | undefined;
@@ -130,10 +160,26 @@ export const up = async (argv: string[]): Promise<number> => {
       await controller.start();
       cleanups.push(() => controller.stop());
     }
+    // After identity is restored: an auditor enrolled on an earlier start is bound already and not enrolled again.
+    const auditor = values["no-audit"]
+      ? undefined
+      : new Auditor(nc, {
+          producer: await auditorProducer(dataDir, auditorId),
+          registry: producers,
+          replicas,
+          checkpointEvery: auditEvery,
+          checkpointIntervalMs: auditIntervalSeconds * 1000,
+        });
+    if (auditor) {
+      await auditor.start();
+      cleanups.push(() => auditor.stop());
+      log.info("auditor started", { producer: auditor.producerId, keyId: auditor.keyId, treeSize: auditor.hashes.size, checkpoint: auditor.head?.number ?? 0 });
+    }
     const api = await startHttpApi({
       kb: projection.kb,
       incidents: incidents.log,
       ...(controller ? { liveness: { nodeLiveness: (id: string) => controller.liveness(id) } } : {}),
+      ...(auditor ? { audit: new AuditProofs(nc, auditor) } : {}),
       nc,
       producers,
       host: values.host ?? "127.0.0.1",
@@ -154,8 +200,11 @@ export const up = async (argv: string[]): Promise<number> => {
       cleanups.push(() => sim.stop());
     }
     process.stdout.write(
-      `x0tta6bl4 is up\n  NATS_URL=${servers.join(",")}\n  API      ${api.url}  (GET /nodes /nodes/{id} /nodes/{id}/health /topology /incidents /incidents/{id} /commands /faults /events /healthz /metrics /openapi.json)\n` +
+      `x0tta6bl4 is up\n  NATS_URL=${servers.join(",")}\n  API      ${api.url}  (GET /nodes[?asOf=] /nodes/{id} /nodes/{id}/health /topology /incidents /incidents/{id} /commands /faults /events /audit/checkpoints /audit/proof/inclusion /audit/proof/consistency /healthz /metrics /openapi.json)\n` +
         (controller ? `  healing  loop running as ${healId} (x0 incidents to follow it)\n` : `  healing  off (--no-heal)\n`) +
+        (auditor
+          ? `  audit    auditor ${auditor.producerId} signs a checkpoint every ${auditEvery} events or ${auditIntervalSeconds} s (x0 audit verify to check the log)\n`
+          : `  audit    off (--no-audit)\n`) +
         (simNodes > 0 ? `  twin     ${simNodes} simulated nodes\n` : "") +
         `  stop     Ctrl-C\n`,
     );
