@@ -1,6 +1,7 @@
 import { agent, agentUsage } from "./commands/agent.ts";
 import { audit, auditUsage } from "./commands/audit.ts";
 import { chaos, chaosUsage } from "./commands/chaos.ts";
+import { fl, flUsage } from "./commands/fl.ts";
 import { heal, healUsage } from "./commands/heal.ts";
 import { incidents, incidentsUsage } from "./commands/incidents.ts";
 import { kb, kbUsage } from "./commands/kb.ts";
@@ -21,6 +22,7 @@ const commands: Record<string, { run: (argv: string[]) => Promise<number>; usage
   heal: { run: heal, usage: healUsage, summary: "issue a healing command to a node as an operator and wait for its outcome" },
   audit: { run: audit, usage: auditUsage, summary: "cross-check the audit log's Merkle hashing: roots and proofs of leaves on stdin" },
   kb: { run: kb, usage: kbUsage, summary: "print the knowledge base as it was at a past time, rebuilt by replaying MESH" },
+  fl: { run: fl, usage: flUsage, summary: "federated learning: simulate rounds over JetStream, aggregate updates, compute DP epsilon" },
   agent: { run: agent, usage: agentUsage, summary: "run a mesh node's edge agent: announce, report links and counters, carry out its healing commands" },
 };
 

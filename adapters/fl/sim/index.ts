@@ -1,0 +1,22 @@
+// Public face of the federated-learning simulation: settings, workloads, the engine over the JetStream protocol or in process, and its report lines.
+export { attackNames, clientsPerRound, DEFAULTS, defaultAssumedFaults, dpStrategies, resolveSettings, SimSettingsError, validatorFaults } from "./settings.ts";
+export type { AttackName, ByzantineSettings, DpSettings, SecAggSettings, SimSettings, SimSettingsInput, TransportName } from "./settings.ts";
+export { meshWorkload, mnistWorkload } from "./workload.ts";
+export type { MeshWorkloadOptions, MnistWorkloadOptions, Workload } from "./workload.ts";
+export { syntheticWorkload } from "./synthetic.ts";
+export type { SyntheticWorkloadOptions } from "./synthetic.ts";
+export { chooseAttackers, clientId, SimClient } from "./local.ts";
+export type { LocalRound, LocalUpdate } from "./local.ts";
+export { secureFedAvg, SecureAggregationError } from "./secure.ts";
+export type { SecureSum } from "./secure.ts";
+export { Cohort } from "./cohort.ts";
+export { InProcessTransport } from "./in-process.ts";
+export { JetStreamTransport } from "./jetstream.ts";
+export type { JetStreamTransportOptions } from "./jetstream.ts";
+export { SimStoppedError } from "./transport.ts";
+export type { LeftOut, RoundOutcome, RoundTransport } from "./transport.ts";
+export { dpConfig, runFlSim } from "./engine.ts";
+export type { RoundReport, RunOptions, SimSummary } from "./engine.ts";
+export { roundJson, roundLine, summaryJson, summaryLines } from "./report.ts";
+export { binaryMetrics, predictClasses } from "./metrics.ts";
+export type { BinaryMetrics } from "./metrics.ts";
