@@ -76,7 +76,7 @@ for (const attack of attacks) {
     const t = performance.now();
     const summary = await runFlSim(run, mnistWorkload(run), {
       modelId: `byz-${name.replace(/[^a-z0-9]+/g, "")}-${attack}-${Date.now().toString(36)}`,
-      onWarn: (m) => say(`warning: ${m}`),
+      onWarn: (m, fields) => say(`warning: ${m}${fields ? ` ${JSON.stringify(fields)}` : ""}`),
     });
     done++;
     const minutes = (performance.now() - t) / 60_000;

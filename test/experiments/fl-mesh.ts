@@ -58,7 +58,7 @@ say(`== FedAvg: ${run.rounds} rounds, C = ${run.fraction}, E = ${run.epochs}, B 
 const fed = await runFlSim(run, workload, {
   modelId: `mesh-${Date.now().toString(36)}`,
   onInfo: say,
-  onWarn: (m) => say(`warning: ${m}`),
+  onWarn: (m, fields) => say(`warning: ${m}${fields ? ` ${JSON.stringify(fields)}` : ""}`),
   onRound: (r) => say(`FedAvg: ${roundLine(r, run.rounds)}`),
 });
 const fedavg = score(fed.model);

@@ -76,7 +76,7 @@ const federated = async (label: string, partition: { kind: "iid" } | { kind: "sh
   return runFlSim(settings, mnistWorkload(settings), {
     modelId: `mnist-${label.toLowerCase().replace(/[^a-z0-9]+/g, "")}-${Date.now().toString(36)}`,
     onInfo: say,
-    onWarn: (m) => say(`warning: ${m}`),
+    onWarn: (m, fields) => say(`warning: ${m}${fields ? ` ${JSON.stringify(fields)}` : ""}`),
     onRound: (r) => say(`${label}: ${roundLine(r, rounds)}`),
   });
 };
@@ -114,6 +114,7 @@ const lines = [
       ([name, s]) =>
         `| ${name} | ${pct(s.finalAccuracy)} % | ${pct(s.bestAccuracy)} % (${s.bestRound}) | ${firstReaching(s, 0.9)} | ${firstReaching(s, 0.95)} | ${s.committed}/${s.roundsRun} | ${(s.totalMs / 60_000).toFixed(1)} min |`,
     ),
+  ...[iid, noniid].flatMap((s) => (s?.stoppedEarly ? [`(${s === iid ? "IID" : "non-IID"} run stopped early: ${s.stoppedEarly})`] : [])),
   "",
   `IID FedAvg final accuracy is ${(100 * (central - iid.finalAccuracy)).toFixed(2)} points below centralized (Done-when: within 2).`,
 ];

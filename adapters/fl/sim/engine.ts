@@ -4,7 +4,7 @@ import { Cohort } from "./cohort.ts";
 import { InProcessTransport } from "./in-process.ts";
 import { JetStreamTransport } from "./jetstream.ts";
 import type { SimSettings } from "./settings.ts";
-import { SimStoppedError, type RoundTransport } from "./transport.ts";
+import { RoundStuckError, SimStoppedError, type RoundTransport } from "./transport.ts";
 import type { Workload } from "./workload.ts";
 
 /** One round as the simulation reports it (a progress line, a JSON line). */
@@ -51,7 +51,7 @@ export interface SimSummary {
   readonly totalMs: number;
   /** Content id of the chain's head: the last committed model. */
   readonly headCid: string;
-  /** Why the run ended before its rounds: the privacy budget, Ctrl-C. */
+  /** Why the run ended before its rounds: the privacy budget, Ctrl-C, a round that never ended. */
   readonly stoppedEarly?: string;
   readonly history: readonly RoundReport[];
   /** The last committed model's weights. */
@@ -142,7 +142,15 @@ export const runFlSim = async (settings: SimSettings, workload: Workload, option
         }
       }
       const t = performance.now();
-      const outcome = await transport.runRound(round);
+      let outcome;
+      try {
+        outcome = await transport.runRound(round);
+      } catch (error) {
+        if (!(error instanceof RoundStuckError)) throw error;
+        options.onWarn?.(error.message);
+        stoppedEarly = error.message;
+        break;
+      }
       const honest = outcome.used.filter((c) => !cohort.attackers.has(c)).length;
       const attackers =
         cohort.attackers.size > 0

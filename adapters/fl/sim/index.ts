@@ -13,7 +13,7 @@ export { Cohort } from "./cohort.ts";
 export { InProcessTransport } from "./in-process.ts";
 export { JetStreamTransport } from "./jetstream.ts";
 export type { JetStreamTransportOptions } from "./jetstream.ts";
-export { SimStoppedError } from "./transport.ts";
+export { RoundStuckError, SimStoppedError } from "./transport.ts";
 export type { LeftOut, RoundOutcome, RoundTransport } from "./transport.ts";
 export { dpConfig, runFlSim } from "./engine.ts";
 export type { RoundReport, RunOptions, SimSummary } from "./engine.ts";

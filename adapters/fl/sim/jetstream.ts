@@ -19,7 +19,7 @@ import { startNatsServer, type RunningNatsServer } from "../../nats-server/index
 import { FlClient, FlCoordinator, FlValidator, type FlActor, type TrainFunction } from "../protocol/index.ts";
 import type { Cohort } from "./cohort.ts";
 import { validatorFaults } from "./settings.ts";
-import { SimStoppedError, type RoundOutcome, type RoundTransport } from "./transport.ts";
+import { RoundStuckError, SimStoppedError, type RoundOutcome, type RoundTransport } from "./transport.ts";
 
 export interface JetStreamTransportOptions {
   /** NATS servers to use. Absent: an embedded nats-server on a temp store, deleted at close. */
@@ -196,7 +196,10 @@ export class JetStreamTransport implements RoundTransport {
       const started = await coordinator.startRound();
       if (started.round !== round) this.options.warn?.(`the stream's next round is ${started.round}, not ${round}`);
       const waitMs = settings.roundTimeoutMs + 4 * settings.phaseTimeoutMs + 30_000;
-      const outcome = await coordinator.waitForOutcome(started.round, waitMs);
+      const outcome = await coordinator.waitForOutcome(started.round, waitMs).catch((error: unknown) => {
+        if (this.closing) throw error;
+        throw new RoundStuckError(started.round, `round ${started.round} has no outcome after ${Math.round(waitMs / 1000)} s: ${this.diagnose(started.round)}`, { cause: error });
+      });
       const view = coordinator.view.rounds.get(started.round);
       const proposal: AggregateProposed | undefined = view?.round.proposal ?? view?.commit?.proposal;
       const secure = this.secure.get(started.round);
@@ -225,6 +228,21 @@ export class JetStreamTransport implements RoundTransport {
       if (this.closing) throw new SimStoppedError(`stopped during round ${round}`, { cause: error });
       throw error;
     }
+  }
+
+  /** What the coordinator's view holds of a round (for a round that does not end). */
+  private diagnose(round: number): string {
+    const view = this.coordinator?.view.rounds.get(round);
+    if (!view) return "the coordinator's view has no such round";
+    const c = view.commit;
+    const votes = (vs: readonly { validator: string; modelCid?: string }[] | undefined) => (vs ?? []).map((v) => `${v.validator}:${v.modelCid ? v.modelCid.slice(-6) : "nil"}`).join(" ") || "none";
+    return [
+      `round status ${view.round.status}, ${view.round.accepted.length} updates accepted`,
+      `commit status ${c?.status ?? "none"}, proposal ${c?.proposal ? c.proposal.modelCid.slice(-6) : "none"}`,
+      `prepares ${votes(c?.prepares)}, commits ${votes(c?.commits)}`,
+      `ignored ${(c?.ignored ?? []).map((i) => `${i.type} (${i.reason}: ${i.message})`).join("; ") || "none"}`,
+      `outcome subject seq ${view.outcomeSeq}`,
+    ].join("; ");
   }
 
   close(): Promise<void> {

@@ -48,3 +48,19 @@ export interface RoundTransport {
 export class SimStoppedError extends Error {
   override readonly name = "SimStoppedError";
 }
+
+/**
+ * A round whose outcome never reached the stream (or the coordinator's view of it) in time: the
+ * run cannot go on, since the protocol starts no round while the last one is open. The message
+ * says what the coordinator's view held, to find out why.
+ */
+export class RoundStuckError extends Error {
+  override readonly name = "RoundStuckError";
+  constructor(
+    readonly round: number,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
