@@ -1,5 +1,5 @@
 import type { CommandApplied, CommandFailed, HealingAction, HealingCommandIssued, TrafficSource } from "../../domains/healing/index.ts";
-import type { MeshModel } from "./mesh-model.ts";
+import { RESTART_EFFECT, type MeshModel } from "./mesh-model.ts";
 import { sourceKey, type GatewaySetting, type SimulatedNode } from "./node.ts";
 import { Rng } from "../../domains/kernel/rng.ts";
 
@@ -125,7 +125,7 @@ export const executeAction = (
       }
       const rng = new Rng(seed, 0x72737472, node.index, node.restarts++);
       const downMs = Math.round(RESTART_DOWN_MS.min + (RESTART_DOWN_MS.max - RESTART_DOWN_MS.min) * rng.float());
-      const key = `restart:${node.id}:${action.ifname}`;
+      const key = `${RESTART_EFFECT}${node.id}:${action.ifname}`;
       for (const l of node.links) {
         if (l.hardIfname !== action.ifname) continue;
         for (const d of [l, l.reverse]) if (d) model.setEffect(d, key, { loss: 1, latencyMs: 0, window: { startMs: t, downMs } });

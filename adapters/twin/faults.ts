@@ -16,7 +16,7 @@ import type { DirectedLink, SimulatedNode } from "./node.ts";
  * | `link-degradation` | extra loss and latency on both directions of every link between the two nodes |
  * | `link-flap` | both directions cut for `downMs` out of every `periodMs`, starting down at injection |
  * | `partition` | every link between the set and the rest cut, both directions |
- * | `byzantine` flood | the node's rx/tx/forward counters grow 20× its baseline; neighbours receive and forward the excess (minus what their rate limits drop) |
+ * | `byzantine` flood | the node's rx/tx/forward counters grow 20× its baseline, and it sends at least 1 Mbit/s more than it would; neighbours receive and forward the excess (minus what their rate limits drop) |
  * | `byzantine` lie | the node reports TQ 255 / loss 0 on every link and a phantom neighbour no one else sees |
  * | `byzantine` bad-signatures | the node's events carry its key id but a signature by another key (consumers quarantine them as `bad-signature`) |
  * | `jamming` | every link with an end within `radiusM` of the centre takes `loss`, both directions |

@@ -13,11 +13,11 @@ export { answerCommand, executeAction, RESTART_DOWN_MS } from "./commands.ts";
 export type { CommandOutcome } from "./commands.ts";
 export { distanceM, FaultTargetError, injectFault } from "./faults.ts";
 export type { ActiveFault } from "./faults.ts";
-export { availability, DELIVERY_THRESHOLD, routeDelivery, routeTopology } from "./routing.ts";
-export type { Availability, AvailabilityOptions, TwinRouteLink } from "./routing.ts";
+export { availability, DELIVERY_THRESHOLD, hopDelivery, routeDelivery, routeTopology, UNICAST_ATTEMPTS } from "./routing.ts";
+export type { Availability, AvailabilityOptions, PairFailure, PairFailureCause, TwinRouteLink } from "./routing.ts";
 export { MeshModel } from "./mesh-model.ts";
 export type { MeshModelOptions } from "./mesh-model.ts";
-export { FLOOD_FACTOR, HARD_IFNAME, MEAN_PACKET_BYTES } from "./node.ts";
+export { FLOOD_FACTOR, FLOOD_MIN_EXTRA_BYTES_PER_SECOND, HARD_IFNAME, MEAN_PACKET_BYTES } from "./node.ts";
 export type { ByzantineBehaviour, GatewayMode, GatewaySetting, RateLimitRule } from "./node.ts";
 export {
   adjacency,

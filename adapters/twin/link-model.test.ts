@@ -81,6 +81,26 @@ describe("LinkModel", () => {
     expect(median(samples(link("other"), 200).map((s) => s.latency_ms))).toBeLessThan(1);
   });
 
+  it("given samples every 250 ms, then last-seen tells one story: it grows by 250 ms until an OGM gets through, then falls under one OGM interval", () => {
+    const model = new LinkModel(linkConditions(link("wifi", { distanceM: 140 }), "a", { rng: new Rng(3, 1), radioRangeM: 150 }), new Rng(3, 2));
+    const seen = Array.from({ length: 400 }, () => model.sample(250).last_seen_msecs);
+    for (let i = 1; i < seen.length; i++) {
+      const grew = seen[i] === seen[i - 1]! + 250;
+      expect(grew || seen[i]! < 1_000).toBe(true);
+    }
+    // A lossy link goes unheard for more than one OGM interval now and then.
+    expect(Math.max(...seen)).toBeGreaterThanOrEqual(1_000);
+  });
+
+  it("given the link is cut, then last-seen grows with the time since the cut instead of jumping", () => {
+    const model = new LinkModel(linkConditions(link("wifi", { distanceM: 30 }), "a", { rng: new Rng(1) }), new Rng(2));
+    model.sample(250);
+    model.impair(1);
+    const seen = Array.from({ length: 40 }, () => model.sample(250).last_seen_msecs);
+    for (let i = 1; i < seen.length; i++) expect(seen[i]).toBe(seen[i - 1]! + 250);
+    expect(seen[0]).toBeLessThan(1_250);
+  });
+
   it("drops to TQ 0 when the link is cut and recovers when restored", () => {
     const model = new LinkModel(linkConditions(link("wifi", { distanceM: 30 }), "a", { rng: new Rng(1) }), new Rng(2));
     model.impair(1);

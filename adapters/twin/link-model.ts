@@ -123,6 +123,9 @@ export class LinkModel {
   private impairment = 0;
   /** Extra one-way latency laid over the link by fault injection, ms. */
   private extraLatencyMs = 0;
+  /** Time since the neighbour's last OGM was heard, and until its next one is sent, ms. */
+  private sinceHeardMs: number;
+  private untilNextOgmMs: number;
 
   constructor(
     readonly conditions: LinkConditions,
@@ -135,6 +138,8 @@ export class LinkModel {
     this.rho = clamp(options.correlation ?? 0.85, 0, 1);
     // Start from the stationary distribution, not from the mean, so the first sample varies too.
     this.z = rng.normal();
+    this.sinceHeardMs = Math.floor(rng.float() * this.ogmIntervalMs);
+    this.untilNextOgmMs = Math.floor(rng.float() * this.ogmIntervalMs);
   }
 
   /** Lays extra loss (0 = none, 1 = link cut) and latency (ms) over the link, e.g. to exercise healing. */
@@ -153,15 +158,22 @@ export class LinkModel {
     return clamp(1 - (1 - drawn) * (1 - clamp(impairment, 0, 1)), 0, 1);
   }
 
-  sample(): LinkMetrics {
+  /**
+   * The link after `elapsedMs` more (default one OGM interval): the noise moves one step, and
+   * the neighbour's OGMs sent meanwhile (one per OGM interval) are each heard with the current
+   * delivery ratio. Last-seen is the time since the last one heard, so consecutive samples
+   * tell one story: it grows by `elapsedMs` until an OGM gets through.
+   */
+  sample(elapsedMs: number = this.ogmIntervalMs): LinkMetrics {
     const { rng } = this;
     this.z = this.rho * this.z + Math.sqrt(1 - this.rho * this.rho) * rng.normal();
     const loss = this.currentLoss();
 
-    // Each lost OGM adds a full interval since the neighbour was last heard (geometric run).
-    let lostRun = 0;
-    while (lostRun < 30 && rng.float() < loss) lostRun++;
-    const lastSeen = Math.floor((rng.float() + lostRun) * this.ogmIntervalMs);
+    this.sinceHeardMs += elapsedMs;
+    let next = this.untilNextOgmMs;
+    for (; next <= elapsedMs; next += this.ogmIntervalMs) if (rng.float() >= loss) this.sinceHeardMs = elapsedMs - next;
+    this.untilNextOgmMs = next - elapsedMs;
+    const lastSeen = Math.floor(this.sinceHeardMs);
 
     // A lost frame is retried by the MAC: latency grows with the expected number of attempts.
     const attempts = 1 / Math.max(0.05, 1 - loss);

@@ -4,6 +4,9 @@ import { HARD_IFNAME, MEAN_PACKET_BYTES, OGM_INTERVAL_MS, SimulatedNode, type Di
 import { Rng } from "../../domains/kernel/rng.ts";
 import type { MeshTopology } from "./topology.ts";
 
+/** Effect keys of interface restarts (commands.ts): the control plane's doing, not the medium's. */
+export const RESTART_EFFECT = "restart:";
+
 /** Whether a window holds `t`. */
 const inWindow = (w: EffectWindow, t: number): boolean => {
   if (t < w.startMs) return false;
@@ -202,6 +205,35 @@ export class MeshModel {
   /** A direction carries frames unless something cuts it completely. */
   works(link: DirectedLink, t: number): boolean {
     return this.impairment(link, t) < 1;
+  }
+
+  /**
+   * Whether the medium carries frames at `t` whatever the control plane does: both ends up
+   * and no fault cuts the direction. XDP drop rules and interface restarts are the control
+   * plane's own doing and are not counted here (availability's denominator must not shrink
+   * because healing blocked something).
+   */
+  physicallyWorks(link: DirectedLink, t: number): boolean {
+    if (this.nodes[link.from]!.down || this.nodes[link.to]!.down) return false;
+    for (const [key, effect] of link.effects) if (effect.loss >= 1 && !key.startsWith(RESTART_EFFECT) && isActive(effect, t)) return false;
+    return true;
+  }
+
+  /** Why a direction carries nothing at `t`, undefined when it works. */
+  whyCut(link: DirectedLink, t: number): "node-down" | "xdp-blocked" | "interface-restart" | "link-cut" | undefined {
+    const from = this.nodes[link.from]!;
+    const to = this.nodes[link.to]!;
+    if (from.down || to.down) return "node-down";
+    if (this.drops(to, from, link.localMac, t) || this.drops(from, to, link.neighMac, t)) return "xdp-blocked";
+    let kept = 1;
+    let restart = false;
+    for (const [key, effect] of link.effects) {
+      if (!isActive(effect, t)) continue;
+      kept *= 1 - effect.loss;
+      if (effect.loss >= 1 && key.startsWith(RESTART_EFFECT)) restart = true;
+    }
+    if (kept > 0) return undefined;
+    return restart ? "interface-restart" : "link-cut";
   }
 
   /** The true loss of a direction at `t`: its current radio state under the effects of `t`. */

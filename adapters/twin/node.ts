@@ -24,8 +24,10 @@ const OGM_BYTES = 60;
 export const OGM_INTERVAL_MS = 1_000;
 /** Mean frame size the twin turns byte rates into packet rates with (mixed web, VoIP and ACK traffic). */
 export const MEAN_PACKET_BYTES = 500;
-/** A flooding node's traffic counters grow this much faster than its own baseline. */
+/** A flooding node's traffic counters grow this much faster than its own baseline... */
 export const FLOOD_FACTOR = 20;
+/** ...and it sends at least this many bytes per second more than it would (1 Mbit/s): a few kB/s from a node without clients is no flood. */
+export const FLOOD_MIN_EXTRA_BYTES_PER_SECOND = 125_000;
 
 /** A time window an effect is active in: once (`periodMs` absent) or repeating from `startMs`. */
 export interface EffectWindow {
@@ -63,7 +65,7 @@ export interface DirectedLink {
   reverse: DirectedLink | undefined;
   /** Active effects by key (`fault:<id>`, `restart:<ifname>`, `impair`). */
   readonly effects: Map<string, LinkEffect>;
-  /** batman-adv's TQ for this direction as `from` reports it, and when it last moved (see twin.ts, `BATMAN_TQ_TIME_CONSTANT_MS`). */
+  /** batman-adv's TQ for this direction (what `from` reports and routes on), and when it last moved (twin.ts, `BATMAN_TQ_TIME_CONSTANT_MS`). */
   tqView?: { tq: number; atMs: number };
 }
 
@@ -228,7 +230,7 @@ export class SimulatedNode {
     const extra = context.extraBytesPerSecond ?? 0;
     return {
       rx_bytes: (client * 1.0 + 200) * factor + extra,
-      tx_bytes: (client * 0.25 + 200) * factor,
+      tx_bytes: factor > 1 ? Math.max((client * 0.25 + 200) * factor, client * 0.25 + 200 + FLOOD_MIN_EXTRA_BYTES_PER_SECOND) : client * 0.25 + 200,
       forward_bytes: degree * 1_500 * factor + extra,
       mgmt_tx_bytes: ogms * OGM_BYTES,
       mgmt_rx_bytes: ogms * OGM_BYTES * Math.max(1, degree) * 0.8,
@@ -255,7 +257,7 @@ export class SimulatedNode {
     intervalMs: number,
     context: TrafficContext = {},
   ): { links: (LinkMetrics & { link: DirectedLink })[]; metrics: Omit<NodeMetricsPayload, "nodeId"> } {
-    const links = this.links.map((link) => ({ ...link.model.sample(), link }));
+    const links = this.links.map((link) => ({ ...link.model.sample(intervalMs), link }));
     const rng = this.rng;
     const seconds = intervalMs / 1000;
 

@@ -240,6 +240,27 @@ describe("MeshTwin in manual mode", () => {
     expect(reports(100)).toEqual(reports(1_000));
   });
 
+  it("with seal, hands each event over sealed by its node at the simulated time as well; a bad-signatures node's do not verify", () => {
+    const twin = new MeshTwin({ nodes: 6, seed: 25, heartbeatIntervalMs: 250 });
+    const sealed: { nodeId: string; event: SealedEvent; atMs: number; payload: unknown }[] = [];
+    twin.startManual((nodeId, _definition, payload, atMs, flags) => sealed.push({ nodeId, event: flags.sealed!, atMs, payload }), { startAtMs: 1_700_000_000_000, seal: true });
+    const liar = twin.nodes[2]!.id;
+    twin.advanceTo(1_700_000_002_000);
+    twin.inject("sig", { kind: "byzantine", node: liar, behaviour: "bad-signatures" });
+    twin.advanceTo(1_700_000_004_000);
+    expect(sealed.some((e) => e.nodeId === liar && e.atMs > 1_700_000_002_000)).toBe(true);
+    const keys = new Map(twin.nodes.map((n) => [n.id, n.publicKey]));
+    for (const { nodeId, event, atMs, payload } of sealed) {
+      expect(event.meta.producerId).toBe(nodeId);
+      expect(event.meta.keyId).toBe(keyIdOf(keys.get(nodeId)!));
+      expect(Date.parse(event.meta.occurredAt)).toBe(atMs);
+      expect(event.meta.subject).toBe(meshSubject(nodeId, event.meta.type as Parameters<typeof meshSubject>[1]));
+      expect(Schema.decodeUnknownSync(meshEvents.find((d) => d.type === event.meta.type)!.schema as Schema.Decoder<unknown>)(decodeCbor(event.payload))).toEqual(payload);
+      const verifies = verifyBytes(publicKeyObject(keys.get(nodeId)!), canonicalBytes(event.meta, event.payload), event.meta.signature);
+      expect(verifies).toBe(!(nodeId === liar && atMs > 1_700_000_002_000));
+    }
+  });
+
   it("refuses to go back in time, and needs startManual first", () => {
     const twin = new MeshTwin({ nodes: 3 });
     expect(() => twin.advanceTo(10)).toThrow(/startManual/);

@@ -20,36 +20,38 @@ import {
   type LinkSample,
 } from "../../domains/mesh/index.ts";
 import { systemClock, type Clock } from "../../streams/clock.ts";
-import { encodeCbor, type SealedEvent, type SealOptions } from "../../streams/envelope.ts";
+import { encodeCbor, sealEvent, type SealedEvent, type SealOptions } from "../../streams/envelope.ts";
 import type { AppendOptions, AppendResult, Producer } from "../../streams/event-store.ts";
 import { answerCommand, type CommandOutcome } from "./commands.ts";
 import { injectFault, type ActiveFault } from "./faults.ts";
 import type { LinkMetrics } from "./link-model.ts";
 import { MeshModel } from "./mesh-model.ts";
 import { FLOOD_FACTOR, round, type ByzantineBehaviour, type DirectedLink, type GatewaySetting, type RateLimitRule, type SimulatedNode } from "./node.ts";
-import { availability, routeTopology, type Availability, type AvailabilityOptions } from "./routing.ts";
+import { availability, believedTopology, believedTq, routeTopology, type Availability, type AvailabilityOptions } from "./routing.ts";
 import { generateTopology, loadMeshviewer, meanDegree, type MeshTopology } from "./topology.ts";
 
 export { nodeKeySeed } from "./node.ts";
 
 /**
  * batman-adv's TQ is an average over a window of OGMs, not the radio of this instant: a link
- * that degrades or dies shows in its TQ (and in its routes) over a few seconds. The twin
- * reports TQ as an exponential average of the true TQ with this time constant; loss and
- * latency (measured by the node agent's probes) and last-seen are reported as they are now.
+ * that degrades or dies shows in its TQ, and in its routes, seconds later. The twin keeps
+ * batman-adv's view of every direction as an exponential average of the true TQ with this time
+ * constant, updated at every metric round whether or not the node is heard; it reports that
+ * view as TQ and routes on it (`believedTopology`), so what the control plane reads is what
+ * batman-adv decides on. Loss and latency (measured by the node agent's probes) and last-seen
+ * are reported as they are now.
  */
 export const BATMAN_TQ_TIME_CONSTANT_MS = 2_500;
 
-const batmanTq = (link: DirectedLink, tq: number, t: number): number => {
+const seeTq = (link: DirectedLink, tq: number, t: number): void => {
   const view = link.tqView;
   if (!view) {
     link.tqView = { tq, atMs: t };
-    return tq;
+    return;
   }
   const w = 1 - Math.exp(-Math.max(0, t - view.atMs) / BATMAN_TQ_TIME_CONSTANT_MS);
   view.tq += w * (tq - view.tq);
   view.atMs = t;
-  return Math.round(view.tq);
 };
 
 /** Reported as `software.x0` so operators can tell a simulated node from a real one. */
@@ -64,11 +66,17 @@ export interface EventSink {
 export interface ManualEventFlags {
   /** A byzantine bad-signatures node produced it: signed for real, consumers would quarantine it as `bad-signature`. */
   readonly badSignature: boolean;
+  /**
+   * The event as the node sealed it (`startManual(sink, { seal: true })`): signed with the
+   * node's key (a bad-signatures node's wrong one), stamped with `atMs`, on its MESH subject.
+   */
+  readonly sealed?: SealedEvent;
 }
 
 /**
- * Receives every event of manual mode synchronously, unsigned: `payload` is the decoded payload
- * of `definition`, `atMs` the time on the twin's timeline the node produced it.
+ * Receives every event of manual mode synchronously: `payload` is the payload of `definition`
+ * as the node built it, `atMs` the time on the twin's timeline the node produced it, and with
+ * `seal` the signed envelope a consumer must check before believing any of it.
  */
 export type ManualSink = (nodeId: string, definition: EventDefinition, payload: unknown, atMs: number, flags: ManualEventFlags) => void;
 
@@ -223,8 +231,9 @@ const MAX_CATCH_UP_ROUNDS = 1_000;
  * Two drivers share one node behaviour (`tick`):
  * - `start(store)`: real timers; events are sealed with each node's key and appended.
  * - `startManual(sink)` then `advanceTo(ms)`: simulated time; every round due up to `ms` runs in
- *   time order and its events go unsigned to a synchronous sink (a benchmark of 1 000 nodes for
- *   minutes of mesh time cannot afford an Ed25519 signature per event).
+ *   time order and its events go to a synchronous sink, sealed with each node's key and
+ *   stamped with the simulated time when started with `seal: true` (signing costs CPU, not
+ *   simulated time), else unsigned (unit tests of the model).
  *
  * Determinism: for a given seed the topology, MACs, keys, phases and the n-th report of every
  * node are the same on every run; in manual mode, with the same faults and commands at the same
@@ -251,6 +260,7 @@ export class MeshTwin {
   private waiting: (() => void)[] = [];
   // Manual driver.
   private sink: ManualSink | undefined;
+  private sealManual = false;
   private agenda = new Agenda();
   private simNowMs = 0;
   private readonly faults = new Map<string, ActiveFault>();
@@ -389,13 +399,15 @@ export class MeshTwin {
 
   /**
    * Manual mode: nothing runs until `advanceTo`. The timeline starts at `startAtMs` (default 0);
-   * node uptimes count from there. Call `load()` first for a topology file.
+   * node uptimes count from there. With `seal`, every event reaches the sink sealed as well
+   * (`flags.sealed`). Call `load()` first for a topology file.
    */
-  startManual(sink: ManualSink, options: { readonly startAtMs?: number } = {}): void {
+  startManual(sink: ManualSink, options: { readonly startAtMs?: number; readonly seal?: boolean } = {}): void {
     if (this.mode !== "idle") throw new Error(`the twin is already running (${this.mode} mode)`);
     const mesh = this.mesh;
     this.mode = "manual";
     this.sink = sink;
+    this.sealManual = options.seal ?? false;
     this.simNowMs = options.startAtMs ?? 0;
     this.startedAt = this.simNowMs;
     this.rounds = mesh.nodes.map(() => ({ metric: 0, heartbeat: 0 }));
@@ -507,6 +519,8 @@ export class MeshTwin {
    */
   private tick(node: SimulatedNode, t: number, metric: boolean, heartbeat: boolean, busy: boolean): Tick | undefined {
     const sample = metric ? this.sample(node, t) : undefined;
+    // batman-adv's view moves on whether or not anyone hears the node.
+    if (sample) for (const s of sample.links) seeTq(s.link, s.tq, t);
     if (!node.alive) return undefined;
     if (busy) {
       if (metric) this.counters.roundsSkipped++;
@@ -535,14 +549,28 @@ export class MeshTwin {
   /** Manual mode: the sink takes everything synchronously, so an announcement counts as stored at once. */
   private emit(node: SimulatedNode, tick: Tick, t: number): void {
     const sink = this.sink!;
-    const flags = { badSignature: tick.badSignature };
+    const unsealed = { badSignature: tick.badSignature };
+    // The node's clock reads the simulated time: occurredAt and the UUIDv7 ids follow it.
+    const clock = { now: () => t };
+    const flags = (definition: EventDefinition, payload: unknown): ManualEventFlags =>
+      this.sealManual
+        ? {
+            badSignature: tick.badSignature,
+            sealed: sealEvent(definition, payload, {
+              subject: meshSubject(node.id, definition.type as keyof typeof meshSubjectKind),
+              key: tick.producer.key,
+              producerId: node.id,
+              clock,
+            }),
+          }
+        : unsealed;
     if (tick.announcement) {
-      sink(node.id, NodeAnnounced, tick.announcement, t, flags);
+      sink(node.id, NodeAnnounced, tick.announcement, t, flags(NodeAnnounced, tick.announcement));
       this.count(NodeAnnounced.type);
       node.announcedAt = t;
     }
     for (const e of tick.events) {
-      sink(node.id, e.definition, e.payload, t, flags);
+      sink(node.id, e.definition, e.payload, t, flags(e.definition, e.payload));
       this.count(e.definition.type);
     }
   }
@@ -584,7 +612,7 @@ export class MeshTwin {
     let entries: LinkSample[] = samples.map((s) => ({
       neigh_address: s.link.neighMac,
       hard_ifname: s.link.hardIfname,
-      tq: batmanTq(s.link, s.tq, t),
+      tq: believedTq(s.link) ?? s.tq,
       last_seen_msecs: s.last_seen_msecs,
       throughput: s.throughput,
       loss: s.loss,
@@ -790,6 +818,15 @@ export class MeshTwin {
   /** The route-cost view of the mesh now: working directions with their true TQ, each node's penalties. */
   routeTopology(): RouteTopology {
     return routeTopology(this.mesh, this.now);
+  }
+
+  /**
+   * The route-cost view batman-adv routes on now: every direction with the TQ of its window
+   * average (the TQ it reports), each node's penalties as they are now (a new penalty travels
+   * with the next OGM). A direction that dies leaves it as its average decays.
+   */
+  believedTopology(): RouteTopology {
+    return believedTopology(this.mesh);
   }
 
   /** Every node's best route to `destination` now, as batman-adv converges to it. */

@@ -95,9 +95,10 @@ const agent = (mesh: FakeMeshClock) => (e: HealEvent): HealEvent | undefined => 
   };
 };
 
-const setup = (options: MonitorOptions = {}) => {
+const setup = (options: MonitorOptions = {}, prepare?: (mesh: FakeMeshClock) => void) => {
   const monitor = new MeshMonitor(options);
   const mesh = new FakeMeshClock(monitor);
+  prepare?.(mesh);
   let n = 0;
   const loop = new HealingLoop(monitor, () => `id-${++n}`);
   // Warm up: baselines learnt (30 link reports), detector intervals known.
@@ -113,6 +114,13 @@ describe("healing loop: given a healthy mesh", () => {
     const { mesh, loop } = setup();
     const events = mesh.run(loop, mesh.now + 60_000);
     expect(events).toEqual([]);
+  });
+
+  it("then its route arithmetic knows each node's radio by the interface name its links report (batman-adv penalises re-sending on it)", () => {
+    const { mesh, loop } = setup();
+    for (const n of ids) expect(loop.routeTopology(mesh.now).nodes?.[n]?.wifiInterfaces).toEqual(["mesh0"]);
+    const wired = new HealingLoop(loop.monitor, () => "x", { radioInterface: /^wlan\d+$/ });
+    expect(wired.routeTopology(mesh.now).nodes?.["A"]?.wifiInterfaces).toBeUndefined();
   });
 });
 
@@ -158,12 +166,27 @@ describe("healing loop: given a hung node (silent, still forwarding)", () => {
 });
 
 describe("healing loop: given a degraded link with a detour", () => {
-  it("when batman-adv already avoids it (its TQ fell with the loss), then it is taken out of service at both ends", () => {
+  it("when it loses a third of its frames more (the radio's retries still deliver them), then it is not blamed", () => {
     const { mesh, loop } = setup();
     mesh.state.loss.set(key("B", "E"), 0.35);
+    expect(detected(mesh.run(loop, mesh.now + 10_000, agent(mesh)))).toEqual([]);
+    // The same with most frames lost is.
+    mesh.state.loss.set(key("B", "E"), 0.6);
+    expect(detected(mesh.run(loop, mesh.now + 10_000, agent(mesh)))).toEqual([expect.objectContaining({ kind: "link-degraded", blamed: { kind: "link", link: ["B", "E"] } })]);
+  });
+
+  it("when batman-adv already avoids it (its TQ fell with the loss), then it is taken out of service at both ends for a while, and both ends stay judged", () => {
+    const { mesh, loop } = setup();
+    mesh.state.loss.set(key("B", "E"), 0.6);
     const events = mesh.run(loop, mesh.now + 10_000, agent(mesh));
-    const plan = events.find((e) => e.type === "heal.ActionPlanned")?.data as { policy: string } | undefined;
+    const plan = events.find((e) => e.type === "heal.ActionPlanned")?.data as unknown as { policy: string; steps: { action: { ttlMs?: number } }[] } | undefined;
     expect(plan?.policy).toBe("block-degraded-link");
+    for (const step of plan!.steps) expect(step.action.ttlMs).toBeGreaterThan(0);
+    expect(types(events)).toContain("heal.Recovered");
+    // A block of the link does not silence its ends: E crashing now is found at once.
+    mesh.state.crashed.add("E");
+    const after = mesh.run(loop, mesh.now + 3_000, agent(mesh));
+    expect(detected(after)).toEqual([expect.objectContaining({ kind: "node-dead", blamed: { kind: "node", node: "E" } })]);
   });
 
   it("when its latency rises (TQ does not see it), then the loop steers transit off it with hop_penalty and recovers once routes avoid it", () => {
@@ -181,6 +204,59 @@ describe("healing loop: given a degraded link with a detour", () => {
       expect(["B", "E"]).toContain(step.targetNodeIds[0]);
     }
     expect(types(events)).toContain("heal.Recovered");
+  });
+
+  it("when the latency goes back to normal, then each hop_penalty the plan raised goes back to its value before, on the same incident", () => {
+    const { mesh, loop } = setup();
+    mesh.state.latency.set(key("B", "E"), 60);
+    const first = mesh.run(loop, mesh.now + 15_000, agent(mesh));
+    expect(types(first)).toContain("heal.Recovered");
+    const incidentId = (first[0]!.data as { incidentId: string }).incidentId;
+    const raised = first.filter((e) => e.type === "heal.HealingCommandIssued").map((e) => e.data as { targetNodeId: string; action: { value: number } });
+    expect(raised.length).toBeGreaterThan(0);
+    for (const r of raised) expect(r.action.value).toBeGreaterThan(30);
+    // Still bad: nothing is undone while the finding holds.
+    expect(types(mesh.run(loop, mesh.now + 5_000, agent(mesh)))).not.toContain("heal.HealingCommandIssued");
+
+    mesh.state.latency.delete(key("B", "E"));
+    const after = mesh.run(loop, mesh.now + 15_000, agent(mesh));
+    const reverts = after.filter((e) => e.type === "heal.HealingCommandIssued").map((e) => e.data as { incidentId: string; targetNodeId: string; action: unknown; issuedBy: string });
+    expect(reverts.map((r) => r.targetNodeId).sort()).toEqual(raised.map((r) => r.targetNodeId).sort());
+    for (const r of reverts) expect(r).toMatchObject({ incidentId, action: { kind: "hop-penalty", value: 30 }, issuedBy: "loop" });
+    // The loop's own knowledge follows the applied reverts; no new incident comes of it.
+    for (const r of reverts) expect(loop.routeTopology(mesh.now).nodes?.[r.targetNodeId]?.hopPenalty).toBe(30);
+    expect(detected(after)).toEqual([]);
+  });
+
+  it("when the link also loses frames, so that batman-adv's own TQ keeps routes off it, then the raise is given back while the link is still bad, and no second incident opens", () => {
+    const { mesh, loop } = setup();
+    mesh.state.latency.set(key("B", "E"), 60);
+    const first = mesh.run(loop, mesh.now + 15_000, agent(mesh));
+    expect(types(first)).toContain("heal.Recovered");
+    const raised = first.filter((e) => e.type === "heal.HealingCommandIssued").map((e) => (e.data as { targetNodeId: string }).targetNodeId);
+    mesh.state.loss.set(key("B", "E"), 0.5);
+    const later = mesh.run(loop, mesh.now + 10_000, agent(mesh));
+    const given = later.filter((e) => e.type === "heal.HealingCommandIssued").map((e) => e.data as { targetNodeId: string; action: unknown });
+    expect(given.map((g) => g.targetNodeId).sort()).toEqual([...raised].sort());
+    for (const g of given) expect(g.action).toEqual({ kind: "hop-penalty", value: 30 });
+    expect(loop.monitor.linkBad("B", "E")).toBe(true);
+    expect(detected(later)).toEqual([]);
+  });
+
+  it("when a raised knob was given back, then another link at the same node may raise it again (it is not held as flapping)", () => {
+    const { mesh, loop } = setup();
+    mesh.state.latency.set(key("B", "E"), 60);
+    const first = mesh.run(loop, mesh.now + 15_000, agent(mesh));
+    const raisedAt = (first.find((e) => e.type === "heal.HealingCommandIssued")!.data as { targetNodeId: string }).targetNodeId;
+    mesh.state.latency.delete(key("B", "E"));
+    expect(types(mesh.run(loop, mesh.now + 15_000, agent(mesh)))).toContain("heal.HealingCommandIssued");
+    // Another link of the node whose hop_penalty was raised and given back degrades.
+    const other = neighbours(raisedAt).find((n) => n !== "B" && n !== "E")!;
+    mesh.state.latency.set(key(raisedAt, other), 60);
+    const second = mesh.run(loop, mesh.now + 15_000, agent(mesh));
+    expect(detected(second)).toEqual([expect.objectContaining({ kind: "link-degraded", blamed: { kind: "link", link: [raisedAt, other].sort() } })]);
+    expect(types(second)).toContain("heal.ActionPlanned");
+    expect(types(second)).toContain("heal.Recovered");
   });
 
   it("when the link stays bad after recovery, then no second incident is opened (mitigated)", () => {
@@ -203,6 +279,26 @@ describe("healing loop: given a flooding node", () => {
     expect(plan.policy).toBe("rate-limit-flooding-node");
     expect(plan.steps[0]!.targetNodeIds).toEqual(["B", "F"]);
     expect(types(events)).toContain("heal.Recovered");
+  });
+
+  it("given a quiet node (200 B/s of its own), when its clients come back (3.5 kB/s), then that is no flood", () => {
+    const { mesh, loop } = setup({}, (m) => m.state.txRate.set("C", 200));
+    mesh.state.txRate.set("C", 3_500);
+    const events = mesh.run(loop, mesh.now + 10_000, agent(mesh));
+    expect(detected(events)).toEqual([]);
+  });
+
+  it("when the flood stops, then the rate limit is released at each neighbour, on the same incident", () => {
+    const { mesh, loop } = setup();
+    mesh.state.txRate.set("C", 2_000_000);
+    const first = mesh.run(loop, mesh.now + 4_000, agent(mesh));
+    expect(types(first)).toContain("heal.Recovered");
+    const incidentId = (first[0]!.data as { incidentId: string }).incidentId;
+    mesh.state.txRate.delete("C");
+    const after = mesh.run(loop, mesh.now + 5_000, agent(mesh));
+    const released = after.filter((e) => e.type === "heal.HealingCommandIssued").map((e) => e.data as { incidentId: string; targetNodeId: string; action: unknown });
+    expect(released.map((r) => r.targetNodeId).sort()).toEqual(["B", "F"]);
+    for (const r of released) expect(r).toMatchObject({ incidentId, action: { kind: "release", source: { kind: "mac", mac: mac("C") } } });
   });
 });
 

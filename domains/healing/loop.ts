@@ -13,15 +13,24 @@
  * (the link is still bad, but routes avoid it) is *mitigated*: no new incident until the
  * finding clears. A finding that comes back inside a policy's cooldown is held (flapping).
  *
+ * Lasting changes are reverted once their finding has cleared: a hop_penalty a plan raised
+ * goes back to the value it had before (while no other open mitigation holds it raised), and
+ * a rate limit is released. A raise goes back sooner, while the link is still bad, once
+ * batman-adv's own TQ keeps the routes off the link without it (its average fell with the loss). A raised penalty left behind weakens every route through the node
+ * for good, and at the edge of batman-adv's reach (an OGM whose TQ decays below 1 is dropped)
+ * costs pairs their only route. The revert is a `HealingCommandIssued` of the same incident,
+ * for the plan step it reverts, after the incident ended (its chain shows what was undone).
+ *
  * | option | default |
  * |---|---|
  * | `plan` | `plan.ts` defaults (budget 10 actions / 10 s) |
  * | `deadlineAfterSettleMs` (escalate when not recovered by settle + this) | 10 000 |
  * | `hopPenalty` (mesh-wide default of every node) | 30 |
  * | `routeDestinations` (destinations route checks look at, for meshes larger than this) | 24 |
+ * | `radioInterface` (hard interfaces that are radios: batman-adv penalises re-sending an OGM on the radio it came in on, as a half-duplex radio halves throughput) | Gluon's `mesh0`, `mesh1`…, OpenWrt's `wlan0`… |
  */
 import { decide, evolve, initialState, type IncidentCommand, type IncidentState } from "./incident.ts";
-import type { ActionPlanned, HealEvent, HealingAction } from "./events.ts";
+import type { ActionPlanned, HealEvent, HealingAction, HealingCommandIssued } from "./events.ts";
 import { MAX_LISTED_AFFECTED } from "./events.ts";
 import type { MeshMonitor, TimedFinding } from "./monitor.ts";
 import { findingTarget, planHealing, toPlanSteps, type ExpectedEffect, type GatewayMode, type PlanningContext, type PlanOptions, type RecentAction } from "./plan.ts";
@@ -33,6 +42,33 @@ export interface HealingLoopOptions {
   readonly deadlineAfterSettleMs?: number;
   readonly hopPenalty?: number;
   readonly routeDestinations?: number;
+  readonly radioInterface?: RegExp;
+}
+
+/** A batman-adv knob (a node's mesh-wide or per-interface hop_penalty) raised by plans, and who holds it raised. */
+interface RaisedPenalty {
+  readonly node: string;
+  readonly hardIf: string | undefined;
+  /** Its value before the first plan raised it. */
+  readonly original: number;
+  /** Incident id → the plan step that raised it. */
+  readonly holders: Map<string, number>;
+}
+
+/** A rate limit a plan installed at a node for a MAC, and the incidents holding it. */
+interface InstalledLimit {
+  readonly node: string;
+  readonly mac: string;
+  readonly holders: Map<string, number>;
+}
+
+interface KnownCommand {
+  readonly target: string;
+  readonly action: HealingAction;
+  readonly incidentId: string | undefined;
+  readonly step: number | undefined;
+  /** Issued to undo a plan's step, not to carry it out. */
+  readonly revert: boolean;
 }
 
 interface RecentRecord {
@@ -73,12 +109,18 @@ export class HealingLoop {
   private readonly heldUntil = new Map<string, number>();
   private recent: RecentRecord[] = [];
   /** Every command seen (the loop's and operators'), so an applied one updates the knowledge. */
-  private readonly commandActions = new Map<string, { readonly target: string; readonly action: HealingAction }>();
+  private readonly commandActions = new Map<string, KnownCommand>();
+  /** Hop penalties plans raised, by node and interface; rate limits they installed, by node and MAC. */
+  private readonly raised = new Map<string, RaisedPenalty>();
+  private readonly limits = new Map<string, InstalledLimit>();
+  /** When each recovered incident's raises were last checked for being redundant. */
+  private readonly lastNeedCheck = new Map<string, number>();
   private readonly routing = new Map<string, { hopPenalty?: number; interfaceHopPenalty: Record<string, number> }>();
   private readonly gatewayModes = new Map<string, GatewayMode>();
   private readonly deadlineAfterSettleMs: number;
   private readonly hopPenalty: number;
   private readonly routeDestinations: number;
+  private readonly radioInterface: RegExp;
   private lastSummary: TickSummary = { findings: 0, opened: 0, held: 0 };
 
   constructor(
@@ -89,6 +131,7 @@ export class HealingLoop {
     this.deadlineAfterSettleMs = options.deadlineAfterSettleMs ?? 10_000;
     this.hopPenalty = options.hopPenalty ?? DEFAULT_HOP_PENALTY;
     this.routeDestinations = options.routeDestinations ?? 24;
+    this.radioInterface = options.radioInterface ?? /^(mesh|wlan)\d+$/;
   }
 
   get summary(): TickSummary {
@@ -109,7 +152,7 @@ export class HealingLoop {
    * restart the loop's own history (its incidents are rebuilt, so nothing is planned twice).
    */
   apply(event: HealEvent): void {
-    if (event.type === "heal.HealingCommandIssued") this.rememberCommand(event.data.commandId, event.data.targetNodeId, event.data.action);
+    if (event.type === "heal.HealingCommandIssued") this.rememberCommand(event.data, this.isRevert(event.data));
     if (event.type === "heal.CommandApplied") this.learnApplied(event.data.commandId);
     const id = event.data.incidentId;
     if (id === undefined) return;
@@ -143,28 +186,122 @@ export class HealingLoop {
     }
   }
 
-  private rememberCommand(commandId: string, target: string, action: HealingAction): void {
+  private rememberCommand(c: HealingCommandIssued, revert: boolean): void {
     if (this.commandActions.size >= COMMANDS_KEPT) this.commandActions.delete(this.commandActions.keys().next().value!);
-    this.commandActions.set(commandId, { target, action });
+    this.commandActions.set(c.commandId, { target: c.targetNodeId, action: c.action, incidentId: c.incidentId, step: c.step, revert });
+  }
+
+  /** A loop command whose action is not its plan step's: it undoes that step (read back from the log). */
+  private isRevert(c: HealingCommandIssued): boolean {
+    if (c.issuedBy !== "loop" || c.incidentId === undefined || c.step === undefined) return false;
+    const planned = this.incidents.get(c.incidentId)?.state.plan?.steps[c.step]?.action;
+    return planned !== undefined && JSON.stringify(planned) !== JSON.stringify(c.action);
+  }
+
+  /** The hop_penalty the loop knows `node` runs with (mesh-wide, or on `hardIf`). */
+  private knownPenalty(node: string, hardIf: string | undefined): number {
+    const r = this.routing.get(node);
+    return hardIf === undefined ? (r?.hopPenalty ?? this.hopPenalty) : (r?.interfaceHopPenalty[hardIf] ?? 0);
   }
 
   private learnApplied(commandId: string): void {
     const c = this.commandActions.get(commandId);
     if (!c) return;
     const a = c.action;
+    const holder = c.incidentId !== undefined && c.step !== undefined && !c.revert ? c.incidentId : undefined;
     if (a.kind === "hop-penalty") {
+      const knob = `${c.target}\u0000${a.hardIf ?? ""}`;
+      const before = this.knownPenalty(c.target, a.hardIf);
+      if (holder !== undefined && a.value > before) {
+        const raised = this.raised.get(knob) ?? { node: c.target, hardIf: a.hardIf, original: before, holders: new Map<string, number>() };
+        raised.holders.set(holder, c.step!);
+        this.raised.set(knob, raised);
+      }
       const r = this.routing.get(c.target) ?? { interfaceHopPenalty: {} };
       if (a.hardIf === undefined) r.hopPenalty = a.value;
       else r.interfaceHopPenalty[a.hardIf] = a.value;
       this.routing.set(c.target, r);
     } else if (a.kind === "gateway") this.gatewayModes.set(c.target, a.mode);
+    else if (a.kind === "rate-limit" && a.source.kind === "mac" && holder !== undefined) {
+      const key = `${c.target}\u0000${a.source.mac}`;
+      const limit = this.limits.get(key) ?? { node: c.target, mac: a.source.mac, holders: new Map<string, number>() };
+      limit.holders.set(holder, c.step!);
+      this.limits.set(key, limit);
+    }
   }
 
-  /** The route-cost view: reported TQs with the penalties nodes applied. */
+  /**
+   * Commands undoing what ended incidents left in place, for every one whose finding is gone:
+   * a raised hop_penalty back to its value before (once no other incident holds it raised),
+   * a rate limit released.
+   */
+  private revertCleared(
+    current: ReadonlySet<string>,
+    nowMs: number,
+    topologyNow: () => RouteTopology,
+  ): { incidentId: string; command: Omit<HealingCommandIssued, "commandId" | "incidentId"> }[] {
+    const ended = (id: string): boolean => {
+      const open = this.incidents.get(id);
+      if (!open) return true;
+      const s = open.state.status;
+      return (s === "recovered" || s === "escalated") && !current.has(open.target) && this.openByTarget.get(open.target) === undefined;
+    };
+    const redundant = new Map<string, boolean>();
+    const unneeded = (id: string): boolean => {
+      if (!redundant.has(id)) redundant.set(id, ended(id) || this.raiseRedundant(id, nowMs, topologyNow));
+      return redundant.get(id)!;
+    };
+    const out: { incidentId: string; command: Omit<HealingCommandIssued, "commandId" | "incidentId"> }[] = [];
+    for (const [knob, r] of this.raised) {
+      for (const [id, step] of [...r.holders]) {
+        if (!unneeded(id)) continue;
+        r.holders.delete(id);
+        if (r.holders.size > 0) continue;
+        this.raised.delete(knob);
+        const action: HealingCommandIssued["action"] = r.hardIf === undefined ? { kind: "hop-penalty", value: r.original } : { kind: "hop-penalty", hardIf: r.hardIf, value: r.original };
+        out.push({ incidentId: id, command: { targetNodeId: r.node, action, step, issuedBy: "loop" } });
+      }
+    }
+    for (const [key, l] of this.limits) {
+      for (const [id, step] of [...l.holders]) {
+        if (!ended(id)) continue;
+        l.holders.delete(id);
+        if (l.holders.size > 0) continue;
+        this.limits.delete(key);
+        out.push({ incidentId: id, command: { targetNodeId: l.node, action: { kind: "release", source: { kind: "mac", mac: l.mac } }, step, issuedBy: "loop" } });
+      }
+    }
+    // A knob given back no longer counts as this incident's action: another finding on the
+    // same node may use it (the same finding coming back is still held by its target's cooldown).
+    for (const id of new Set(out.map((o) => o.incidentId))) {
+      const record = this.incidents.get(id)?.record;
+      const holds = [...this.raised.values(), ...this.limits.values()].some((h) => h.holders.has(id));
+      if (record && !holds) record.actions = record.actions.filter((a) => a.kind !== "hop-penalty" && a.kind !== "rate-limit");
+      if (!holds) this.lastNeedCheck.delete(id);
+    }
+    return out;
+  }
+
+  /** The route-cost view: reported TQs, the penalties nodes applied, and their radios (by interface name). */
   routeTopology(nowMs: number): RouteTopology {
+    const links = this.monitor.routeLinks(nowMs);
+    const radios = new Map<string, Set<string>>();
+    for (const l of links) {
+      if (l.hardIf === undefined || !this.radioInterface.test(l.hardIf)) continue;
+      let set = radios.get(l.source);
+      if (!set) radios.set(l.source, (set = new Set()));
+      set.add(l.hardIf);
+    }
     const nodes: Record<string, NodeRouting> = {};
-    for (const [node, r] of this.routing) nodes[node] = r.hopPenalty === undefined ? { interfaceHopPenalty: { ...r.interfaceHopPenalty } } : { hopPenalty: r.hopPenalty, interfaceHopPenalty: { ...r.interfaceHopPenalty } };
-    return { links: this.monitor.routeLinks(nowMs), nodes };
+    for (const node of new Set([...this.routing.keys(), ...radios.keys()])) {
+      const r = this.routing.get(node);
+      nodes[node] = {
+        ...(r?.hopPenalty === undefined ? {} : { hopPenalty: r.hopPenalty }),
+        interfaceHopPenalty: { ...r?.interfaceHopPenalty },
+        ...(radios.has(node) ? { wifiInterfaces: [...radios.get(node)!].sort(compare) } : {}),
+      };
+    }
+    return { links, nodes };
   }
 
   private planningContext(nowMs: number, topology: RouteTopology): PlanningContext {
@@ -187,7 +324,7 @@ export class HealingLoop {
       if (Result.isFailure(decision)) return; // not legal now (e.g. already escalated): nothing to append
       for (const event of decision.success) {
         this.fold(id, open, event);
-        if (event.type === "heal.HealingCommandIssued") this.rememberCommand(event.data.commandId, event.data.targetNodeId, event.data.action);
+        if (event.type === "heal.HealingCommandIssued") this.rememberCommand(event.data, false);
         out.push(event);
       }
     };
@@ -218,6 +355,13 @@ export class HealingLoop {
     const findings = this.monitor.findings(nowMs);
     const current = new Set(findings.map(findingTarget));
     for (const target of [...this.mitigated.keys()]) if (!current.has(target)) this.mitigated.delete(target);
+    for (const { incidentId, command } of this.revertCleared(current, nowMs, topologyNow)) {
+      const event: HealEvent = { type: "heal.HealingCommandIssued", data: { commandId: this.newId(), incidentId, ...command } };
+      const open = this.incidents.get(incidentId);
+      if (open) this.fold(incidentId, open, event);
+      this.rememberCommand(event.data, true);
+      out.push(event);
+    }
     for (const [target, until] of this.heldUntil) if (until <= nowMs || !current.has(target)) this.heldUntil.delete(target);
     for (const [node, until] of this.disturbed) if (until <= nowMs) this.disturbed.delete(node);
     let opened = 0;
@@ -276,7 +420,9 @@ export class HealingLoop {
       steps.forEach((step, i) => {
         // The loop's own disruptions are not new failures: an interface it restarts goes down
         // for a moment; a node it fences or quarantines goes quiet at its neighbours.
-        const blocked = step.action.kind === "quarantine" && step.action.source.kind === "mac" ? this.monitor.ownerOfMac(step.action.source.mac) : undefined;
+        // A link taken out of service leaves both its ends heard: only a blocked node goes quiet.
+        const blocked =
+          finding.blamed.kind !== "link" && step.action.kind === "quarantine" && step.action.source.kind === "mac" ? this.monitor.ownerOfMac(step.action.source.mac) : undefined;
         if (blocked !== undefined) this.disturbed.set(blocked, nowMs + (step.action.kind === "quarantine" && step.action.ttlMs !== undefined ? step.action.ttlMs : 60_000) + this.deadlineAfterSettleMs);
         for (const targetNodeId of step.targetNodeIds) {
           if (step.action.kind === "restart-interface") this.disturbed.set(targetNodeId, plan.deadline);
@@ -310,6 +456,35 @@ export class HealingLoop {
     return [...chosen].sort(compare);
   }
 
+  /** The destinations (of those given) `from` routes to through its link to `to`; traffic between the two ends does not count. */
+  private routedVia(topology: RouteTopology, from: string, to: string, destinations: readonly string[]): string[] {
+    const routes = routeTable(topology, { hopPenalty: this.hopPenalty });
+    return destinations.filter((d) => d !== from && d !== to && routes(d).get(from)?.path[1] === to);
+  }
+
+  /**
+   * Whether a recovered incident's raised hop_penalties no longer do anything: with each knob
+   * it alone holds back at its value before, batman-adv's own TQ (the link's average fell with
+   * the loss) keeps every checked route off the link all the same. Looked at once a second.
+   */
+  private raiseRedundant(id: string, nowMs: number, topologyNow: () => RouteTopology): boolean {
+    const open = this.incidents.get(id);
+    if (!open || open.state.status !== "recovered") return false;
+    const links = (open.state.plan?.effects ?? []).flatMap((e) => (e.kind === "route-avoids-link" ? [e.link] : []));
+    if (links.length === 0) return false;
+    if ((this.lastNeedCheck.get(id) ?? -Infinity) > nowMs - 1_000) return false;
+    this.lastNeedCheck.set(id, nowMs);
+    const base = topologyNow();
+    const nodes: Record<string, NodeRouting> = { ...base.nodes };
+    for (const r of this.raised.values()) {
+      if (!r.holders.has(id) || r.holders.size > 1) continue;
+      const n = nodes[r.node] ?? {};
+      nodes[r.node] = r.hardIf === undefined ? { ...n, hopPenalty: r.original } : { ...n, interfaceHopPenalty: { ...n.interfaceHopPenalty, [r.hardIf]: r.original } };
+    }
+    const without: RouteTopology = { links: base.links, nodes };
+    return links.every(([from, to]) => this.routedVia(without, from, to, this.destinations(without, [to])).length === 0);
+  }
+
   /** Whether every expected effect of a plan is observed now, and what was seen. */
   private effectsHold(effects: ActionPlanned["effects"], s: IncidentState, nowMs: number, topologyNow: () => RouteTopology): { observed: boolean; evidence: string } {
     const seen: string[] = [];
@@ -320,9 +495,7 @@ export class HealingLoop {
           const [from, to] = e.link;
           const topology = topologyNow();
           const destinations = this.destinations(topology, [to]);
-          const routes = routeTable(topology, { hopPenalty: this.hopPenalty });
-          // Traffic between the two ends must use their link; every other destination must not.
-          const using = destinations.filter((d) => d !== from && d !== to && routes(d).get(from)?.path[1] === to);
+          const using = this.routedVia(topology, from, to, destinations);
           if (using.length > 0) return { observed: false, evidence: `${from} still routes to ${using.length} destination(s) via ${to}, e.g. ${using[0]}` };
           seen.push(`${from} routes around ${to} (${destinations.length} destinations checked)`);
           break;

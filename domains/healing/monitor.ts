@@ -15,11 +15,12 @@
  * | `deadLoss` (the agent's probes to a neighbour lose at least this share: the link is dead; TQ is a window average and falls late) | 0.95 |
  * | `deadLastSeenMs` (a neighbour unheard this long, batman-adv's `last_seen_msecs`, is dead too; OGMs are broadcast and never retried, so a lossy radio link goes unheard for several seconds now and then, and only a silence no loss explains counts) | 30 000 |
  * | `deadAfter` (consecutive dead reports before a link between heard nodes counts as dead) | 3 |
+ * | `minLoss` (a link degraded by loss alone is blamed only while each direction loses at least this much: below it the radio's retries still deliver over 99 % of unicast frames, and a radio link's loss wanders that far by itself) | 0.5 |
  * | `usefulTq` (a link whose baseline TQ stays below it in either direction is never blamed: it dropping out is radio life, and batman-adv rates a neighbour with echoes of its own OGMs, so a link that loses most frames one way carries little either way) | 64 |
  * | `observers` (nodes whose reports reach the control plane directly) | every heard node |
  * | `classifyWithinMs` (longest wait for a neighbour's report before telling dead from hung) | 1 500 |
  * | `floodFactor` (tx rate over its own baseline that is a flood) | 5 |
- * | `minFloodBytesPerSecond` (of its own transmit bytes, not what it forwards) | 3 000 |
+ * | `minFloodBytesPerSecond` (of its own transmit bytes, not what it forwards; a quiet node whose clients come back moves from a few hundred bytes to a few kB per second) | 20 000 |
  * | `lieTq` (claims at least this TQ to a neighbour that, reporting too, does not list it at all) | 250 |
  * | `lieAfter` (consecutive reports with such a claim) | 3 |
  * | `badSignaturesToFlag` (refused signatures within `badSignatureWindowMs`) | 3 in 60 000 ms |
@@ -39,6 +40,7 @@ export interface MonitorOptions {
   readonly deadAfter?: number;
   readonly deadLastSeenMs?: number;
   readonly deadLoss?: number;
+  readonly minLoss?: number;
   readonly usefulTq?: number;
   readonly observers?: readonly string[];
   readonly classifyWithinMs?: number;
@@ -162,10 +164,11 @@ export class MeshMonitor {
       deadAfter: options.deadAfter ?? 3,
       deadLastSeenMs: options.deadLastSeenMs ?? 30_000,
       deadLoss: options.deadLoss ?? 0.95,
+      minLoss: options.minLoss ?? 0.5,
       usefulTq: options.usefulTq ?? 64,
       classifyWithinMs: options.classifyWithinMs ?? 1_500,
       floodFactor: options.floodFactor ?? 5,
-      minFloodBytesPerSecond: options.minFloodBytesPerSecond ?? 3_000,
+      minFloodBytesPerSecond: options.minFloodBytesPerSecond ?? 20_000,
       lieTq: options.lieTq ?? 250,
       lieAfter: options.lieAfter ?? 3,
       badSignaturesToFlag: options.badSignaturesToFlag ?? 3,
@@ -596,6 +599,7 @@ export class MeshMonitor {
         const far = this.detectors.lastHeartbeatMs(to);
         if (far === undefined || far <= badSince) continue;
         if (!this.useful(slot, back)) continue;
+        if (!this.material(slot) || (back !== NONE && !this.material(back))) continue;
         anyBad = true;
         const link = linkOf(from, to);
         if (this.isDead(slot) && (back === NONE || this.isDead(back))) deadLinks.push(link);
@@ -667,6 +671,12 @@ export class MeshMonitor {
     return links;
   }
 
+  /** Whether a bad direction is bad enough to heal: dead, slowed down, TQ collapsed, or losing at least `minLoss`. */
+  private material(slot: number): boolean {
+    if (this.isDead(slot) || this.linkLoss.get(slot) >= this.options.minLoss) return true;
+    return this.degradation.triggeredBy(slot).some((m) => m !== "loss");
+  }
+
   /** Whether the link was worth having: its learnt TQ reached `usefulTq` both ways (the one way reported, for a link only one end lists). */
   private useful(slot: number, back: number): boolean {
     const tq = (s: number) => (s === NONE ? 0 : (this.degradation.baselineTq(s) ?? 0));
@@ -721,9 +731,10 @@ export const observeMeshEvent = (monitor: MeshMonitor, type: string, nodeId: str
       monitor.linksReported(nodeId, (payload as LinkMetricsReported).links, atMs);
       break;
     case "mesh.NodeMetricsReported": {
-      // What the node itself sends: forwarded bytes would flag the neighbours passing a flood on.
+      // The node's own data frames: forwarded bytes would flag the neighbours passing a flood on, and
+      // management frames (OGMs, growing with the size of the mesh) would drown a quiet node's flood.
       const t = (payload as NodeMetricsReported).traffic;
-      monitor.metricsReported(nodeId, t.tx_bytes + t.mgmt_tx_bytes, atMs);
+      monitor.metricsReported(nodeId, t.tx_bytes, atMs);
       break;
     }
   }

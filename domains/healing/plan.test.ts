@@ -11,7 +11,7 @@ import {
   type RecentAction,
 } from "./plan.ts";
 import type { RootCause } from "./root-cause.ts";
-import { bestRoutesTo, hopPenaltyToAvoid, type RouteLink, type RouteTopology } from "./route-cost.ts";
+import { bestRoutesTo, hopPenaltyToAvoid, hopPenaltyToSteer, routeTable, type RouteLink, type RouteTopology } from "./route-cost.ts";
 
 const NOW = 1_000_000;
 
@@ -79,13 +79,24 @@ describe("re-route around a bad link", () => {
       for (const r of bestRoutesTo(healed, d).values()) expect(r.links.some((l) => (l.source === "A" && l.target === "B") || (l.source === "B" && l.target === "A"))).toBe(false);
   });
 
-  it("given the current penalties already keep routes off a degraded link, then re-route does not apply and the link is taken out of service at both ends", () => {
+  it("given the current penalties already keep every route off a degraded link, then re-route does not apply and the link is taken out of service at both ends for a while", () => {
     const ab = hopPenaltyToAvoid(square, "A", "B")!;
     const ba = hopPenaltyToAvoid(square, "B", "A")!;
     const topology: RouteTopology = { ...square, nodes: { A: { interfaceHopPenalty: { mesh0: ab.hopPenalty } }, B: { interfaceHopPenalty: { mesh0: ba.hopPenalty } } } };
     const d = expectPlan(planHealing(linkFinding("link-degraded", "A", "B"), { topology, nodes: { A: { mac: "m:a" }, B: { mac: "m:b" } } }, NOW));
     expect(d.policy).toBe("block-degraded-link");
     expect(d.skipped.find((s) => s.policy === "re-route-around-link")).toMatchObject({ cause: "precondition", why: expect.stringContaining("no route uses A|B") });
+    expect(d.actions).toEqual([
+      { kind: "quarantine", atNodes: ["A"], mac: "m:b", ttlMs: defaultPlanOptions.blockTtlMs },
+      { kind: "quarantine", atNodes: ["B"], mac: "m:a", ttlMs: defaultPlanOptions.blockTtlMs },
+    ]);
+  });
+
+  it("given a route still crosses the degraded link (its ends' own traffic), then it is not blocked: the operator is told", () => {
+    // A and B are each other's only neighbour in reach for their own traffic; no transit to steer.
+    const topology: RouteTopology = { links: [...both("A", "B", 250, "mesh0", "mesh0"), ...both("A", "C", 20, "mesh0", "mesh0"), ...both("C", "B", 20, "mesh0", "mesh0")] };
+    const e = expectEscalation(planHealing(linkFinding("link-degraded", "A", "B"), { topology, nodes: { A: { mac: "m:a" }, B: { mac: "m:b" } } }, NOW));
+    expect(e.skipped).toContainEqual(expect.objectContaining({ policy: "block-degraded-link", cause: "would-cut-routes", why: expect.stringContaining("still cross A|B") }));
   });
 
   it("given the same for a dead link, then re-route does not apply (nothing to raise) and the interface is restarted", () => {
@@ -104,17 +115,55 @@ describe("re-route around a bad link", () => {
     expect(e.actions[0].reason).toMatch(/^would-cut-routes: link-degraded link:A\|B: .*without a route/);
   });
 
-  it("given the same refusal but known interfaces, then the interface is restarted instead", () => {
-    const plan = expectPlan(planHealing(linkFinding("link-degraded", "A", "B"), { topology: chainWithIfs }, NOW));
-    expect(plan.policy).toBe("restart-interface");
+  it("given the same refusal but known interfaces, then a degraded link is still not restarted (a restart clears no interference): the operator is told", () => {
+    const e = expectEscalation(planHealing(linkFinding("link-degraded", "A", "B"), { topology: chainWithIfs }, NOW));
+    expect(e.reason).toBe("would-cut-routes");
     // Rate limit and quarantine need a flagged suspect; re-route and steering would cut A off; the block needs MACs.
-    expect(plan.skipped.map((s) => [s.policy, s.cause])).toEqual([
+    expect(e.skipped.map((s) => [s.policy, s.cause])).toEqual([
       ["rate-limit-flooding-node", "precondition"],
       ["quarantine-misbehaving-node", "precondition"],
       ["re-route-around-link", "would-cut-routes"],
       ["steer-transit-off-link", "would-cut-routes"],
       ["block-degraded-link", "precondition"],
     ]);
+  });
+
+  it("given the same refusal for a dead link with known interfaces, then the interface is restarted (a wedged radio may come back)", () => {
+    const plan = expectPlan(planHealing(linkFinding("link-dead", "A", "B"), { topology: chainWithIfs }, NOW));
+    expect(plan.policy).toBe("restart-interface");
+    expect(plan.actions).toEqual([{ kind: "restart-interface", node: "A", ifname: "wlan0" }]);
+  });
+});
+
+describe("re-route at the edge of batman-adv's reach", () => {
+  // The square with Z hanging off B by a weak link: every route to Z goes through B, and
+  // raising B's hop_penalty (to steer A's transit off A-B) weakens all of them.
+  const withZ = (tq: number): RouteTopology => ({ links: [...square.links.map((l) => ({ ...l, hardIf: "mesh0" })), ...both("B", "Z", tq, "mesh0", "mesh0")] });
+  const steerCost = (topology: RouteTopology) => {
+    const before = routeTable(topology);
+    return ["A", "B"].flatMap((from) => hopPenaltyToSteer(topology, from, from === "A" ? "B" : "A")!.lostRoutes.map((l) => before(l.destination).get(l.source)!.tq));
+  };
+
+  it("given the steer costs only routes at batman-adv's floor (TQ at most 3), when planning, then transit is steered off the link anyway", () => {
+    const topology = withZ(4);
+    const lost = steerCost(topology);
+    expect(lost.length).toBeGreaterThan(0);
+    expect(Math.max(...lost)).toBeLessThanOrEqual(defaultPlanOptions.marginalRouteTq);
+    const plan = expectPlan(planHealing(linkFinding("link-degraded", "A", "B"), { topology }, NOW));
+    expect(plan.policy).toBe("steer-transit-off-link");
+  });
+
+  it("given the steer would cost a route above the floor, then it is refused as cutting routes", () => {
+    const topology = withZ(20);
+    expect(Math.max(...steerCost(topology))).toBeGreaterThan(defaultPlanOptions.marginalRouteTq);
+    const e = expectEscalation(planHealing(linkFinding("link-degraded", "A", "B"), { topology }, NOW));
+    expect(e.reason).toBe("would-cut-routes");
+    expect(e.skipped).toContainEqual(expect.objectContaining({ policy: "steer-transit-off-link", cause: "would-cut-routes" }));
+  });
+
+  it("given a zero margin, then even a route at the floor keeps the link in service", () => {
+    const e = expectEscalation(planHealing(linkFinding("link-degraded", "A", "B"), { topology: withZ(4) }, NOW, { marginalRouteTq: 0 }));
+    expect(e.reason).toBe("would-cut-routes");
   });
 });
 
@@ -140,10 +189,11 @@ describe("restart an interface", () => {
     ]);
   });
 
-  it("given a partition, then the main part's end of each cut link restarts its interface", () => {
+  it("given a partition, then no interface is restarted (the cut-off side hears no command, the main side's other links would go down): the operator is told", () => {
     const finding: RootCause = { kind: "partition", blamed: { kind: "cut", nodes: [], links: [["B", "C"]] }, affected: ["C"], reason: "test" };
-    const plan = expectPlan(planHealing(finding, { topology: chainWithIfs }, NOW));
-    expect(plan.actions).toEqual([{ kind: "restart-interface", node: "B", ifname: "wlan1" }]);
+    const e = expectEscalation(planHealing(finding, { topology: chainWithIfs }, NOW));
+    expect(e.reason).toBe("no-policy-applies");
+    expect(e.actions[0].reason).toMatch(/^no-policy-applies: partition /);
   });
 });
 
@@ -251,12 +301,9 @@ describe("cooldown: no flapping", () => {
     const next = expectPlan(planHealing(finding, { topology: square, recentActions: earlier("not-recovered", NOW - 20_000) }, NOW));
     expect(next.policy).toBe("steer-transit-off-link");
     const steered = [...earlier("not-recovered", NOW - 20_000), recent("steer-transit-off-link", target, [...next.actions], NOW - 10_000, "not-recovered")];
-    const third = expectPlan(planHealing(finding, { topology: square, recentActions: steered }, NOW));
-    expect(third.policy).toBe("restart-interface");
-    const restarted = [...steered, recent("restart-interface", target, [...third.actions], NOW - 5_000, "failed")];
-    const e = expectEscalation(planHealing(finding, { topology: square, recentActions: restarted }, NOW));
+    const e = expectEscalation(planHealing(finding, { topology: square, recentActions: steered }, NOW));
     expect(e.reason).toBe("tried-within-cooldown");
-    expect(e.skipped.filter((s) => s.cause === "cooldown").map((s) => s.policy)).toEqual(["re-route-around-link", "steer-transit-off-link", "restart-interface"]);
+    expect(e.skipped.filter((s) => s.cause === "cooldown").map((s) => s.policy)).toEqual(["re-route-around-link", "steer-transit-off-link"]);
   });
 
   it("given a plan still unverified after its settle time, then it counts as not worked", () => {

@@ -27,11 +27,13 @@
  * | `escalateCooldownMs` | 900 000 ms (15 min) |
  * | `rateLimitPps` (when a node has no `baselinePps`) | 1 000 pps, burst = 1 s worth |
  * | `fenceTtlMs` (how long a dead node's neighbours drop its frames) | 5 000 ms |
+ * | `blockTtlMs` (how long a degraded link no route needs stays blocked at its ends) | 10 000 ms |
+ * | `marginalRouteTq` (a route change may cost routes whose TQ is at most this: batman-adv's floor is 1, and a route that weak comes and goes with every fade) | 3 |
  * | `policies` | `healingPolicies` |
  */
 import type { PlanStep } from "./events.ts";
 import type { Link, RootCause, RootCauseKind } from "./root-cause.ts";
-import { bestRoutesTo, DEFAULT_HOP_PENALTY, hopPenaltyToAvoid, hopPenaltyToSteer, type LinkAvoidance, type RouteTopology, type TransitSteering } from "./route-cost.ts";
+import { bestRoutesTo, DEFAULT_HOP_PENALTY, hopPenaltyToAvoid, hopPenaltyToSteer, routeTable, type LinkAvoidance, type RouteTopology, type TransitSteering } from "./route-cost.ts";
 
 /** batman-adv gateway mode (`batctl gw_mode`). */
 export type GatewayMode = "off" | "client" | "server";
@@ -136,6 +138,8 @@ export interface PlanOptions {
   readonly escalateCooldownMs?: number;
   readonly rateLimitPps?: number;
   readonly fenceTtlMs?: number;
+  readonly blockTtlMs?: number;
+  readonly marginalRouteTq?: number;
   readonly policies?: readonly HealingPolicy[];
 }
 
@@ -144,6 +148,8 @@ export interface ResolvedPlanOptions {
   readonly escalateCooldownMs: number;
   readonly rateLimitPps: number;
   readonly fenceTtlMs: number;
+  readonly blockTtlMs: number;
+  readonly marginalRouteTq: number;
   readonly policies: readonly HealingPolicy[];
 }
 
@@ -211,10 +217,11 @@ export const actionKey = (a: HealingAction): string => {
       return `hop-penalty:${a.node}:${a.hardIf ?? ""}`;
     case "gateway":
       return `gateway:${a.node}`;
+    // The same rule at the same nodes: a link's end blocking its neighbour is not its fence.
     case "quarantine":
-      return `quarantine:${a.mac}`;
+      return `quarantine:${a.mac}@${[...a.atNodes].sort(compare).join(",")}`;
     case "rate-limit":
-      return `rate-limit:${a.mac}`;
+      return `rate-limit:${a.mac}@${[...a.atNodes].sort(compare).join(",")}`;
     case "restart-interface":
       return `restart-interface:${a.node}:${a.ifname}`;
     case "escalate":
@@ -319,6 +326,28 @@ const linkRaises = (finding: Finding, context: PlanningContext): LinkAvoidance[]
   return [hopPenaltyToAvoid(context.topology, a, b, options), hopPenaltyToAvoid(context.topology, b, a, options)].filter(
     (x): x is LinkAvoidance => x !== undefined && x.hopPenalty > x.currentHopPenalty,
   );
+};
+
+/**
+ * The routes a raise would cut that are worth keeping: those whose TQ now is above
+ * `marginalRouteTq`. A route at batman-adv's floor (TQ 1-3 of 255) is lost and found again
+ * with every fade of any link on it; refusing a re-route for it would leave a degraded link
+ * carrying transit on a large mesh, where some pair is always at the edge of reach.
+ */
+const beyondMargin = (context: PlanningContext, lost: readonly { readonly source: string; readonly destination: string }[], options: ResolvedPlanOptions) => {
+  if (lost.length === 0) return lost;
+  const routes = routeTable(context.topology, { hopPenalty: context.hopPenalty ?? DEFAULT_HOP_PENALTY });
+  return lost.filter((l) => (routes(l.destination).get(l.source)?.tq ?? 0) > options.marginalRouteTq);
+};
+
+/** Routes (over the destinations route checks look at) that cross `a`-`b` in either direction. */
+const routesCrossing = (context: PlanningContext, a: string, b: string): number => {
+  const routes = routeTable(context.topology, { hopPenalty: context.hopPenalty ?? DEFAULT_HOP_PENALTY });
+  const destinations = context.routeDestinations ?? [...new Set(context.topology.links.flatMap((l) => [l.source, l.target]))];
+  let n = 0;
+  for (const d of destinations)
+    for (const r of routes(d).values()) if (r.links.some((l) => (l.source === a && l.target === b) || (l.source === b && l.target === a))) n++;
+  return n;
 };
 
 /** `node`'s named hard interfaces towards `neighbour`. */
@@ -489,11 +518,11 @@ export const healingPolicies: readonly HealingPolicy[] = [
   {
     name: "re-route-around-link",
     handles: ["link-degraded", "link-dead"],
-    precondition: (finding, context) => {
+    precondition: (finding, context, options) => {
       if (finding.blamed.kind !== "link") return no("the finding blames no single link");
       const raises = linkRaises(finding, context);
       if (raises.length === 0) return no(`no route uses ${linkName(finding.blamed.link)}, or it is not in the route topology`);
-      const lost = raises.flatMap((r) => r.lostRoutes);
+      const lost = beyondMargin(context, raises.flatMap((r) => r.lostRoutes), options);
       if (lost.length > 0)
         return {
           ok: false,
@@ -521,11 +550,11 @@ export const healingPolicies: readonly HealingPolicy[] = [
     // the other end's transit routes: only traffic between the two ends stays on the link.
     name: "steer-transit-off-link",
     handles: ["link-degraded", "link-dead"],
-    precondition: (finding, context) => {
+    precondition: (finding, context, options) => {
       if (finding.blamed.kind !== "link") return no("the finding blames no single link");
       const steers = transitRaises(finding, context);
       if (steers.length === 0) return no(`no transit route uses ${linkName(finding.blamed.link)}`);
-      const lost = steers.flatMap((r) => r.lostRoutes);
+      const lost = beyondMargin(context, steers.flatMap((r) => r.lostRoutes), options);
       if (lost.length > 0)
         return {
           ok: false,
@@ -544,9 +573,13 @@ export const healingPolicies: readonly HealingPolicy[] = [
     cooldownMs: 60_000,
   },
   {
-    // Every link of a single-radio node shares one interface, so its per-interface
-    // hop_penalty cannot single out one neighbour. Dropping each end's frames at the other
-    // (XDP) takes the link out of batman-adv's view, so routes move to the detour.
+    // Takes a degraded link out of service while no route needs it: batman-adv's own TQ has
+    // already moved every route off it (or re-routing moved them), so dropping each end's
+    // frames at the other (XDP) cuts nothing, and keeps batman-adv from taking the link back at
+    // the next good OGM while it is still bad. Never while a route crosses it: until
+    // batman-adv's TQ window notices a block (seconds), such a route loses every frame, where
+    // the degraded link still delivered most of them after the radio's retries. The block
+    // lifts itself after `blockTtlMs`, so a link that recovered is seen to recover.
     name: "block-degraded-link",
     handles: ["link-degraded"],
     precondition: (finding, context) => {
@@ -555,13 +588,16 @@ export const healingPolicies: readonly HealingPolicy[] = [
       if (macSeen(context, a, b) === undefined || macSeen(context, b, a) === undefined) return no(`the MACs of ${linkName(finding.blamed.link)} are unknown`);
       if (linkIsBridge(context.topology, a, b))
         return { ok: false, why: `${linkName(finding.blamed.link)} is a bridge: blocking it would disconnect the mesh`, refused: "would-cut-routes" };
+      const crossing = routesCrossing(context, a, b);
+      if (crossing > 0)
+        return { ok: false, why: `${crossing} route(s) still cross ${linkName(finding.blamed.link)}: blocking it would cut them until batman-adv notices`, refused: "would-cut-routes" };
       return ok;
     },
-    actions: (finding, context) => {
+    actions: (finding, context, options) => {
       const [a, b] = (finding.blamed as { link: Link }).link;
       return [
-        { kind: "quarantine", atNodes: [a], mac: macSeen(context, a, b)! },
-        { kind: "quarantine", atNodes: [b], mac: macSeen(context, b, a)! },
+        { kind: "quarantine", atNodes: [a], mac: macSeen(context, a, b)!, ttlMs: options.blockTtlMs },
+        { kind: "quarantine", atNodes: [b], mac: macSeen(context, b, a)!, ttlMs: options.blockTtlMs },
       ];
     },
     expectedEffect: (finding) => {
@@ -575,8 +611,13 @@ export const healingPolicies: readonly HealingPolicy[] = [
     cooldownMs: 600_000,
   },
   {
+    // For a link that died while both ends are heard (a wedged radio or driver), or a hub whose
+    // links to the nodes behind it died. Not for a degraded link: a restart does not clear a
+    // radio's interference, and takes every other link on the interface down with it. Not for a
+    // partition: the cut-off side hears no command, and a restart on the main side only
+    // disturbs its other links.
     name: "restart-interface",
-    handles: ["link-dead", "link-degraded", "upstream-failure", "partition"],
+    handles: ["link-dead", "upstream-failure"],
     precondition: (finding, context) =>
       interfaceRestarts(finding, context).length > 0 ? ok : no("no heard end of the failed link(s) has a known interface towards it"),
     actions: (finding, context) => interfaceRestarts(finding, context),
@@ -597,6 +638,8 @@ export const defaultPlanOptions: ResolvedPlanOptions = {
   escalateCooldownMs: 900_000,
   rateLimitPps: 1_000,
   fenceTtlMs: 5_000,
+  blockTtlMs: 10_000,
+  marginalRouteTq: 3,
   policies: healingPolicies,
 };
 
@@ -608,6 +651,8 @@ export const resolvePlanOptions = (options: PlanOptions = {}): ResolvedPlanOptio
   escalateCooldownMs: options.escalateCooldownMs ?? defaultPlanOptions.escalateCooldownMs,
   rateLimitPps: options.rateLimitPps ?? defaultPlanOptions.rateLimitPps,
   fenceTtlMs: options.fenceTtlMs ?? defaultPlanOptions.fenceTtlMs,
+  blockTtlMs: options.blockTtlMs ?? defaultPlanOptions.blockTtlMs,
+  marginalRouteTq: options.marginalRouteTq ?? defaultPlanOptions.marginalRouteTq,
   policies: options.policies ?? defaultPlanOptions.policies,
 });
 
