@@ -18,7 +18,7 @@
  * | `minLoss` (a link degraded by loss alone is blamed only while each direction loses at least this much: below it the radio's retries still deliver over 99 % of unicast frames, and a radio link's loss wanders that far by itself) | 0.5 |
  * | `usefulTq` (a link whose baseline TQ stays below it in either direction is never blamed: it dropping out is radio life, and batman-adv rates a neighbour with echoes of its own OGMs, so a link that loses most frames one way carries little either way) | 64 |
  * | `observers` (nodes whose reports reach the control plane directly) | every heard node |
- * | `classifyWithinMs` (longest wait for a neighbour's report before telling dead from hung) | 1 500 |
+ * | `classifyWithinMs` (longest wait for a neighbour's report before telling dead from hung; also how long the remnants of a dissolving partition or upstream failure are held back while its nodes come back) | 1 500 |
  * | `floodFactor` (tx rate over its own baseline that is a flood) | 5 |
  * | `minFloodBytesPerSecond` (of its own transmit bytes, not what it forwards; a quiet node whose clients come back moves from a few hundred bytes to a few kB per second) | 20 000 |
  * | `lieTq` (claims at least this TQ to a neighbour that, reporting too, does not list it at all) | 250 |
@@ -30,7 +30,7 @@ import { PagedColumn } from "./columns.ts";
 import { HeartbeatWindows, type FailureDetectorOptions } from "./failure-detector.ts";
 import { LinkDegradationTable, type LinkDegradationOptions } from "./link-degradation.ts";
 import type { Finding, NodeFlags } from "./plan.ts";
-import { localizeRootCauses, type Link } from "./root-cause.ts";
+import { localizeRootCauses, type Link, type RootCause } from "./root-cause.ts";
 import type { RouteLink } from "./route-cost.ts";
 
 export interface MonitorOptions {
@@ -71,6 +71,9 @@ const undirected = (a: string, b: string): string => (a < b ? `${a}|${b}` : `${b
  * first seen, and every later report refers to the copy. JSON round-trips every code unit exactly.
  */
 const flatCopy = (s: string): string => JSON.parse(JSON.stringify(s)) as string;
+
+/** Root causes of silence: the ones a healing cut dissolves. */
+const SILENCE_KINDS: ReadonlySet<string> = new Set(["partition", "upstream-failure", "node-dead", "node-silent"]);
 
 const MAX_COUNT = 0xffff_ffff;
 /** 256 nodes, 4096 directed links per page of a column. */
@@ -124,6 +127,10 @@ export class MeshMonitor {
   private readonly tables: number[][] = [];
   /** Refused signatures of the nodes that had any, oldest first, at most 64. */
   private readonly badSignatureTimes = new Map<number, number[]>();
+  /** Silent nodes a group finding (partition, upstream failure) covered, and when it last did. */
+  private readonly coveredByGroupAt = new Map<string, number>();
+  /** Keys of the silence findings of the previous call. */
+  private previousSilence = new Set<string>();
 
   // Interned MACs (announced) and their owners; interned interface names.
   private readonly macIndex = new Map<string, number>();
@@ -551,12 +558,13 @@ export class MeshMonitor {
       else waiting.add(v);
     }
     // Silent neighbours are judged together: one still waiting keeps the others waiting, so a
-    // group cut off as a whole is seen whole, not node by node.
+    // group cut off as a whole is seen whole, not node by node — also a node whose own wait is
+    // over (its last heartbeat came a little before the cut): the neighbours it waits for went
+    // quiet after it, and each waits at most `classifyWithinMs` from its own last heartbeat.
     for (let moved = true; moved && waiting.size > 0; ) {
       moved = false;
       for (let i = silent.length - 1; i >= 0; i--) {
         const n = silent[i]!;
-        if (nowMs - onset.get(ids[n]!)! >= this.options.classifyWithinMs) continue;
         if (this.neighboursOf(n).some((m) => waiting.has(m))) {
           waiting.add(n);
           silent.splice(i, 1);
@@ -626,12 +634,12 @@ export class MeshMonitor {
         degradedLinks,
         observers: this.options.observers ?? heardNodes,
       });
-      for (const c of causes) {
+      for (const c of this.withoutGroupRemnants(causes, nowMs)) {
         // Say which metrics left the baseline: what an operator checks first.
         const why = c.kind === "link-degraded" && c.blamed.kind === "link" ? this.degradedBy(c.blamed.link) : "";
         findings.push({ ...c, reason: why ? `${c.reason} (${why})` : c.reason, onsetAt: this.onsetOf(c, onset, nowMs) });
       }
-    }
+    } else this.withoutGroupRemnants([], nowMs);
     for (let v = 0; v < ids.length; v++) {
       if (!heard(v)) continue;
       const flags = this.nodeFlags.get(v);
@@ -649,6 +657,39 @@ export class MeshMonitor {
       findings.push({ kind: "node-misbehaving", blamed: { kind: "node", node: id }, affected: [id], reason: `${id} ${reasons.join("; ")}`, onsetAt: since });
     }
     return findings;
+  }
+
+  /**
+   * Holds back, for up to `classifyWithinMs`, a new silence finding about nodes that a group
+   * finding (a partition, an upstream failure) covered until just now. When a cut heals, its
+   * nodes come back one heartbeat at a time, and their neighbours' next reports lag behind: for
+   * a moment the group dissolves into single "dead" or "hung" nodes and smaller groups, each of
+   * which would open an incident of its own, and a fence on a node coming back cuts it off
+   * again. A node still silent once the hold has passed is judged as usual.
+   */
+  private withoutGroupRemnants(causes: readonly RootCause[], nowMs: number): RootCause[] {
+    const hold = this.options.classifyWithinMs;
+    for (const [node, at] of this.coveredByGroupAt) if (at < nowMs - hold) this.coveredByGroupAt.delete(node);
+    const silence = new Set<string>();
+    const kept: RootCause[] = [];
+    for (const c of causes) {
+      if (!SILENCE_KINDS.has(c.kind)) {
+        kept.push(c);
+        continue;
+      }
+      const key = `${c.kind}:${JSON.stringify(c.blamed)}`;
+      silence.add(key);
+      const remnant = !this.previousSilence.has(key) && c.affected.length > 0 && c.affected.every((n) => this.coveredByGroupAt.has(n));
+      if (remnant) {
+        // Still a remnant on the next call: the hold runs from when the group last covered them.
+        silence.delete(key);
+        continue;
+      }
+      kept.push(c);
+    }
+    for (const c of kept) if (c.kind === "partition" || c.kind === "upstream-failure") for (const n of c.affected) this.coveredByGroupAt.set(n, nowMs);
+    this.previousSilence = silence;
+    return kept;
   }
 
   /**
