@@ -1,4 +1,7 @@
-import { routeTable, type NodeRouting, type Route, type RouteLink, type RouteTopology } from "../../domains/healing/index.ts";
+import { DELIVERY_THRESHOLD, hopDelivery, routeTable, UNICAST_ATTEMPTS, type NodeRouting, type Route, type RouteLink, type RouteTopology } from "../../domains/healing/index.ts";
+
+// The unicast delivery arithmetic is the planner's (domains/healing/route-cost.ts): the twin judges routes as the plan does.
+export { DELIVERY_THRESHOLD, hopDelivery, routeDelivery, UNICAST_ATTEMPTS } from "../../domains/healing/index.ts";
 import { tqFromLoss } from "./link-model.ts";
 import type { MeshModel } from "./mesh-model.ts";
 import { HARD_IFNAME, type DirectedLink } from "./node.ts";
@@ -14,24 +17,6 @@ import { Rng } from "../../domains/kernel/rng.ts";
 export interface TwinRouteLink extends RouteLink {
   readonly loss: number;
 }
-
-/**
- * Transmissions of one unicast data frame before the sender gives up: mac80211's default
- * short retry limit (`iw phy`: "Retry short limit: 7", dot11ShortRetryLimit), which data
- * frames below the RTS threshold (RTS is off by default) follow. OGMs are broadcast and never
- * retried, which is why TQ, measured on them, looks far worse than what unicast delivers.
- */
-export const UNICAST_ATTEMPTS = 7;
-
-/**
- * A route works when at least this share of unicast frames arrives end to end after the
- * link layer's retries. Above ~10 % residual loss TCP stalls (its throughput falls with
- * 1/√loss) and voice breaks up; below it a user still calls the route working.
- */
-export const DELIVERY_THRESHOLD = 0.9;
-
-/** Share of unicast frames one hop delivers after retries: a frame is lost only when every attempt is. */
-export const hopDelivery = (loss: number, attempts: number = UNICAST_ATTEMPTS): number => 1 - Math.pow(Math.min(1, Math.max(0, loss)), attempts);
 
 /**
  * The route-cost view of the mesh at `t`: every working direction with the TQ of its true loss
@@ -82,10 +67,6 @@ const nodeRouting = (model: MeshModel): Record<string, NodeRouting> => {
   }
   return nodes;
 };
-
-/** Share of unicast frames a route delivers over the losses its links carry, after retries. */
-export const routeDelivery = (route: Route, attempts: number = UNICAST_ATTEMPTS): number =>
-  route.links.reduce((kept, l) => kept * hopDelivery((l as TwinRouteLink).loss ?? 0, attempts), 1);
 
 export interface AvailabilityOptions {
   /** Most ordered (source, destination) pairs drawn; above it a deterministic sample. Default 2 000. */

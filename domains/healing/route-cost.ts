@@ -91,7 +91,31 @@ export interface RouteLink {
   readonly tq: number;
   /** `source`'s hard interface towards `target` (`hard_ifname`); links without one share an unnamed interface. */
   readonly hardIf?: string;
+  /** Share of frames this direction loses before retries (the agent's probes), 0-1; unknown: none. */
+  readonly loss?: number;
 }
+
+/**
+ * Transmissions of one unicast data frame before the sender gives up: mac80211's default
+ * short retry limit (`iw phy`: "Retry short limit: 7", dot11ShortRetryLimit), which data
+ * frames below the RTS threshold (RTS is off by default) follow. OGMs are broadcast and never
+ * retried, which is why TQ, measured on them, looks far worse than what unicast delivers.
+ */
+export const UNICAST_ATTEMPTS = 7;
+
+/**
+ * A route works when at least this share of unicast frames arrives end to end after the
+ * link layer's retries. Above ~10 % residual loss TCP stalls (its throughput falls with
+ * 1/√loss) and voice breaks up; below it a user still calls the route working.
+ */
+export const DELIVERY_THRESHOLD = 0.9;
+
+/** Share of unicast frames one hop delivers after retries: a frame is lost only when every attempt is. */
+export const hopDelivery = (loss: number, attempts: number = UNICAST_ATTEMPTS): number => 1 - Math.pow(Math.min(1, Math.max(0, loss)), attempts);
+
+/** Share of unicast frames a route delivers over the losses its links carry, after retries. */
+export const routeDelivery = (route: { readonly links: readonly RouteLink[] }, attempts: number = UNICAST_ATTEMPTS): number =>
+  route.links.reduce((kept, l) => kept * hopDelivery(l.loss ?? 0, attempts), 1);
 
 /** Per-node batman-adv settings; every field optional. */
 export interface NodeRouting {
