@@ -33,6 +33,14 @@ export class ContentMismatchError extends Schema.TaggedError<ContentMismatchErro
   cause: Schema.optionalKey(Schema.Unknown),
 }) {}
 
+/** The object store did not answer a read or write in time (a stalled read never returns by itself). */
+export class ModelStoreTimeoutError extends Schema.TaggedError<ModelStoreTimeoutError>()("ModelStoreTimeoutError", {
+  cid: Schema.String,
+  operation: Schema.Literals(["get", "put"]),
+  timeoutMs: Schema.Number,
+  message: Schema.String,
+}) {}
+
 export interface ModelStoreOptions {
   /** Object store bucket. Default `fl-models`. */
   readonly bucket?: string;
@@ -40,7 +48,26 @@ export interface ModelStoreOptions {
   readonly replicas?: number;
   /** Byte limit of the bucket; -1 for none. Default -1 (models are history: nothing ages out). */
   readonly maxBytes?: number;
+  /**
+   * Longest a `get` or `put` may take, ms, before it fails with `ModelStoreTimeoutError`. An
+   * object-store read stalled by a lost connection or a long process pause may never return,
+   * and an FL actor waiting on it would never reach its next deadline. Default 60 000.
+   */
+  readonly timeoutMs?: number;
 }
+
+/** `work`, or a ModelStoreTimeoutError once `timeoutMs` passed (the work itself cannot be cancelled; its result is dropped). */
+const within = <T>(work: Promise<T>, timeoutMs: number, operation: "get" | "put", cid: string): Promise<T> => {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new ModelStoreTimeoutError({ cid, operation, timeoutMs, message: `the object store did not finish the ${operation} of ${cid} within ${timeoutMs} ms` })),
+      timeoutMs,
+    );
+  });
+  work.catch(() => undefined); // a late failure after the timeout is not an unhandled rejection
+  return Promise.race([work, expired]).finally(() => clearTimeout(timer));
+};
 
 /** The object store's own digest of `bytes` ("SHA-256=" and padded base64url), to recognise bytes already stored. */
 const natsDigest = (bytes: Uint8Array): string => {
@@ -52,6 +79,7 @@ export class ModelStore implements ModelBytesStore {
   private constructor(
     private readonly objects: ObjectStore,
     readonly bucket: string,
+    private readonly timeoutMs: number,
   ) {}
 
   /** Opens the bucket, creating it on first use. */
@@ -62,11 +90,15 @@ export class ModelStore implements ModelBytesStore {
       replicas: options.replicas ?? 1,
       max_bytes: options.maxBytes ?? -1,
     });
-    return new ModelStore(objects, bucket);
+    return new ModelStore(objects, bucket, options.timeoutMs ?? 60_000);
   }
 
-  async put(bytes: Uint8Array): Promise<string> {
+  put(bytes: Uint8Array): Promise<string> {
     const cid = contentId(bytes);
+    return within(this.store(cid, bytes), this.timeoutMs, "put", cid);
+  }
+
+  private async store(cid: string, bytes: Uint8Array): Promise<string> {
     const info = await this.objects.info(cid);
     // The same bytes are already there: content addressing makes a second write pointless.
     if (info && !info.deleted && info.size === bytes.byteLength && info.digest === natsDigest(bytes)) return cid;
@@ -79,7 +111,7 @@ export class ModelStore implements ModelBytesStore {
     if (!isContentId(cid)) throw new ModelNotFoundError({ cid, message: `${cid} is not a content id (CIDv1 raw sha2-256)` });
     let bytes: Uint8Array | null;
     try {
-      bytes = await this.objects.getBlob(cid);
+      bytes = await within(this.objects.getBlob(cid), this.timeoutMs, "get", cid);
     } catch (error) {
       // The object store checks its own digest over the chunks: chunks changed underneath it.
       if (/digests do not match|corrupt/iu.test((error as Error).message)) {

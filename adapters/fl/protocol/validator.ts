@@ -61,9 +61,15 @@ export class FlValidator extends FlActor {
 
   protected async react(): Promise<void> {
     if (this.validator.byzantine === "silent") return;
+    // First end what is over: a validator that was held up (a long pause, a slow fetch) must
+    // not spend its turn checking a proposal whose phase deadline has already passed.
+    if (this.validator.byzantine === undefined) await this.closeRounds();
     for (const view of this.view.rounds.values()) {
       const started = view.round.started;
       if (!view.commit || !started?.validators.includes(this.producerId)) continue;
+      // A vote after its phase's deadline is refused as late: not worth the check.
+      const now = this.clock.now();
+      if ((view.commit.status === "preparing" && now > view.commit.prepareDeadline!) || (view.commit.status === "committing" && now > view.commit.commitDeadline!)) continue;
       if (view.commit.status === "preparing" && !this.hasVoted(view, "prepare")) await this.prepare(view);
       if (view.commit.status === "committing" && !this.hasVoted(view, "commit")) await this.commit(view);
     }
