@@ -25,6 +25,8 @@ interface MeshState {
   /** Nodes that stopped everything (crash) or only their own reports (hang). */
   crashed: Set<string>;
   hung: Set<string>;
+  /** Nodes cut off from the rest (a partition): alive, linked among themselves, unheard by the control plane. */
+  cutOff: Set<string>;
   /** Extra loss and latency per undirected link "A|B". */
   loss: Map<string, number>;
   latency: Map<string, number>;
@@ -37,7 +39,7 @@ const key = (a: string, b: string) => (a < b ? `${a}|${b}` : `${b}|${a}`);
 
 class FakeMeshClock {
   now = T0;
-  readonly state: MeshState = { crashed: new Set(), hung: new Set(), loss: new Map(), latency: new Map(), blocked: new Set(), txRate: new Map() };
+  readonly state: MeshState = { crashed: new Set(), hung: new Set(), cutOff: new Set(), loss: new Map(), latency: new Map(), blocked: new Set(), txRate: new Map() };
   private tx = new Map<string, number>();
   constructor(readonly monitor: MeshMonitor) {
     for (const n of ids) monitor.announced(n, mac(n), [mac(n)], T0);
@@ -45,7 +47,7 @@ class FakeMeshClock {
 
   private sample(from: string, to: string): LinkSample {
     const s = this.state;
-    const dead = s.crashed.has(to) || s.crashed.has(from) || s.blocked.has(`${from}>${to}`);
+    const dead = s.crashed.has(to) || s.crashed.has(from) || s.blocked.has(`${from}>${to}`) || s.cutOff.has(from) !== s.cutOff.has(to);
     const loss = dead ? 1 : Math.min(1, 0.02 + (s.loss.get(key(from, to)) ?? 0));
     return { neigh_address: mac(to), hard_ifname: "mesh0", tq: dead ? 0 : Math.round(255 * (1 - loss) ** 2), last_seen_msecs: 100, loss, latency_ms: 2 + (s.latency.get(key(from, to)) ?? 0) };
   }
@@ -57,7 +59,7 @@ class FakeMeshClock {
       this.now = t;
       const since = t - T0;
       ids.forEach((n, i) => {
-        if (this.state.crashed.has(n) || this.state.hung.has(n)) return;
+        if (this.state.crashed.has(n) || this.state.hung.has(n) || this.state.cutOff.has(n)) return;
         // Each node on its own phase; a little jitter, as a real radio has.
         if ((since + i * 37) % 250 < 50) this.monitor.heartbeat(n, t - ((i * 7) % 20));
         if ((since + i * 149) % 1000 < 50) {
@@ -162,6 +164,30 @@ describe("healing loop: given a hung node (silent, still forwarding)", () => {
     expect(detected(events)).toEqual([expect.objectContaining({ kind: "node-silent", blamed: { kind: "node", node: "E" } })]);
     const escalated = events.find((e) => e.type === "heal.Escalated")!.data as { reason: string };
     expect(escalated.reason).toMatch(/^no-policy-applies: node-silent node:E/);
+  });
+});
+
+describe("healing loop: given a partition (D, E and F cut off from A, B and C at once)", () => {
+  it("then one partition incident blames the cut, however the members' heartbeat phases fall", () => {
+    // Each start lands at another point of the nodes' heartbeat phases.
+    for (const offset of [0, 30, 60, 90, 120, 150, 180, 210, 240]) {
+      const { mesh, loop } = setup();
+      mesh.run(loop, mesh.now + offset, agent(mesh));
+      for (const n of ["D", "E", "F"]) mesh.state.cutOff.add(n);
+      const events = mesh.run(loop, mesh.now + 5_000, agent(mesh));
+      expect(detected(events), `cut ${offset} ms into the phases`).toEqual([expect.objectContaining({ kind: "partition" })]);
+      expect(types(events).filter((t) => t === "heal.HealingCommandIssued"), `cut ${offset} ms into the phases`).toEqual([]);
+    }
+  });
+
+  it("when the cut heals, then its nodes come back without an incident of their own", () => {
+    const { mesh, loop } = setup();
+    for (const n of ["D", "E", "F"]) mesh.state.cutOff.add(n);
+    mesh.run(loop, mesh.now + 12_000, agent(mesh));
+    mesh.state.cutOff.clear();
+    const after = mesh.run(loop, mesh.now + 10_000, agent(mesh));
+    expect(detected(after)).toEqual([]);
+    expect(types(after).filter((t) => t === "heal.HealingCommandIssued")).toEqual([]);
   });
 });
 
