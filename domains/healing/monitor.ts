@@ -678,13 +678,11 @@ export class MeshMonitor {
         continue;
       }
       const key = `${c.kind}:${JSON.stringify(c.blamed)}`;
-      silence.add(key);
+      // A held remnant is not remembered: on the next call it is a remnant still, until the
+      // hold (from when the group last covered its nodes) has passed.
       const remnant = !this.previousSilence.has(key) && c.affected.length > 0 && c.affected.every((n) => this.coveredByGroupAt.has(n));
-      if (remnant) {
-        // Still a remnant on the next call: the hold runs from when the group last covered them.
-        silence.delete(key);
-        continue;
-      }
+      if (remnant) continue;
+      silence.add(key);
       kept.push(c);
     }
     for (const c of kept) if (c.kind === "partition" || c.kind === "upstream-failure") for (const n of c.affected) this.coveredByGroupAt.set(n, nowMs);
