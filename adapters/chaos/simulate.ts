@@ -3,7 +3,6 @@ import {
   HealingLoop,
   MeshMonitor,
   observeMeshEvent,
-  defaultPlanOptions,
   routeTable,
   type HealEvent,
   type HealingCommandIssued,
@@ -36,6 +35,8 @@ import { MeshIntake, type IntakeStats } from "./mesh-intake.ts";
 
 const T0 = 1_700_000_000_000;
 const STEP_MS = 10;
+/** Availability counts a pair when its route at the start has a TQ above this (batman-adv's floor is 1). */
+const REACH_TQ = 3;
 
 export interface SimulatedFault {
   readonly faultId: string;
@@ -205,8 +206,8 @@ export const simulateHealing = async (options: HealingSimulationOptions): Promis
   const horizon = (destination: string): ReadonlySet<string> => {
     let h = horizons.get(destination);
     if (!h) {
-      // A route at batman-adv's floor comes and goes with every fade: not within reach (the planner's margin too).
-      const routes = [...(reference?.(destination) ?? new Map<string, Route>())].filter(([, r]) => r.tq > defaultPlanOptions.marginalRouteTq);
+      // A route at batman-adv's floor comes and goes with every fade: not within reach.
+      const routes = [...(reference?.(destination) ?? new Map<string, Route>())].filter(([, r]) => r.tq > REACH_TQ);
       horizons.set(destination, (h = new Set(routes.map(([source]) => source))));
     }
     return h;

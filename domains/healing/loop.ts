@@ -436,23 +436,36 @@ export class HealingLoop {
 
   /**
    * Destinations route arithmetic looks at: all of them on a mesh up to `routeDestinations`
-   * nodes; on a larger one, the nodes nearest the finding plus an even spread of the rest
-   * (a full check costs one route computation per node, too slow for a loop on 1 000 nodes).
+   * nodes; on a larger one, half nearest the finding and half spread over the farthest quarter
+   * of the mesh from it, in hops (a full check costs one route computation per node, too slow
+   * for a loop on 1 000 nodes). A raise near the finding lowers every route through it, and the
+   * routes it can cut are the long ones, at the edge of batman-adv's reach: those between the
+   * far side of the mesh and the nodes behind the finding, which an even spread mostly misses.
    */
   private destinations(topology: RouteTopology, around: readonly string[]): string[] {
     const all = [...new Set(topology.links.flatMap((l) => [l.source, l.target]))].sort(compare);
     if (all.length <= this.routeDestinations) return all;
-    const chosen = new Set<string>();
     const adjacency = new Map<string, string[]>();
     for (const l of topology.links) adjacency.set(l.source, [...(adjacency.get(l.source) ?? []), l.target]);
-    for (const queue = [...around]; queue.length > 0 && chosen.size < this.routeDestinations / 2; ) {
-      const n = queue.shift()!;
-      if (chosen.has(n)) continue;
-      chosen.add(n);
-      queue.push(...(adjacency.get(n) ?? []));
+    // Hops from the finding, breadth first: the queue's order is nearest first.
+    const hops = new Map<string, number>();
+    // Sorted, so a link's two directions and its plan all look at the same destinations.
+    const queue = [...new Set(around)].sort(compare).filter((n) => adjacency.has(n) || all.includes(n));
+    for (const n of queue) hops.set(n, 0);
+    for (let head = 0; head < queue.length; head++) {
+      const n = queue[head]!;
+      for (const m of adjacency.get(n) ?? []) {
+        if (hops.has(m)) continue;
+        hops.set(m, hops.get(n)! + 1);
+        queue.push(m);
+      }
     }
-    const step = all.length / (this.routeDestinations - chosen.size);
-    for (let i = 0; chosen.size < this.routeDestinations && i < all.length; i += step) chosen.add(all[Math.floor(i)]!);
+    const chosen = new Set(queue.slice(0, Math.ceil(this.routeDestinations / 2)));
+    // Farthest first (unreached ones count as farthest), then spread evenly over the farthest quarter.
+    const far = [...all].sort((a, b) => (hops.get(b) ?? Infinity) - (hops.get(a) ?? Infinity) || compare(a, b)).slice(0, Math.max(1, Math.floor(all.length / 4)));
+    const step = far.length / (this.routeDestinations - chosen.size);
+    for (let i = 0; chosen.size < this.routeDestinations && i < far.length; i += step) chosen.add(far[Math.floor(i)]!);
+    for (let i = 0; chosen.size < this.routeDestinations && i < all.length; i++) chosen.add(all[i]!);
     return [...chosen].sort(compare);
   }
 
@@ -482,7 +495,7 @@ export class HealingLoop {
       nodes[r.node] = r.hardIf === undefined ? { ...n, hopPenalty: r.original } : { ...n, interfaceHopPenalty: { ...n.interfaceHopPenalty, [r.hardIf]: r.original } };
     }
     const without: RouteTopology = { links: base.links, nodes };
-    return links.every(([from, to]) => this.routedVia(without, from, to, this.destinations(without, [to])).length === 0);
+    return links.every(([from, to]) => this.routedVia(without, from, to, this.destinations(without, [from, to])).length === 0);
   }
 
   /** Whether every expected effect of a plan is observed now, and what was seen. */
@@ -494,7 +507,8 @@ export class HealingLoop {
         case "route-avoids-link": {
           const [from, to] = e.link;
           const topology = topologyNow();
-          const destinations = this.destinations(topology, [to]);
+          // The destinations the plan looked at (both ends of the link): a raise is sized for those.
+          const destinations = this.destinations(topology, [from, to]);
           const using = this.routedVia(topology, from, to, destinations);
           if (using.length > 0) return { observed: false, evidence: `${from} still routes to ${using.length} destination(s) via ${to}, e.g. ${using[0]}` };
           seen.push(`${from} routes around ${to} (${destinations.length} destinations checked)`);

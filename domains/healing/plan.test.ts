@@ -144,25 +144,26 @@ describe("re-route at the edge of batman-adv's reach", () => {
     return ["A", "B"].flatMap((from) => hopPenaltyToSteer(topology, from, from === "A" ? "B" : "A")!.lostRoutes.map((l) => before(l.destination).get(l.source)!.tq));
   };
 
-  it("given the steer costs only routes at batman-adv's floor (TQ at most 3), when planning, then transit is steered off the link anyway", () => {
+  it("given a margin of 3 and a steer that costs only routes at batman-adv's floor (TQ at most 3), when planning, then transit is steered off the link anyway", () => {
     const topology = withZ(4);
     const lost = steerCost(topology);
     expect(lost.length).toBeGreaterThan(0);
-    expect(Math.max(...lost)).toBeLessThanOrEqual(defaultPlanOptions.marginalRouteTq);
-    const plan = expectPlan(planHealing(linkFinding("link-degraded", "A", "B"), { topology }, NOW));
+    expect(Math.max(...lost)).toBeLessThanOrEqual(3);
+    const plan = expectPlan(planHealing(linkFinding("link-degraded", "A", "B"), { topology }, NOW, { marginalRouteTq: 3 }));
     expect(plan.policy).toBe("steer-transit-off-link");
   });
 
-  it("given the steer would cost a route above the floor, then it is refused as cutting routes", () => {
+  it("given a margin of 3 and a steer that would cost a route above it, then it is refused as cutting routes", () => {
     const topology = withZ(20);
-    expect(Math.max(...steerCost(topology))).toBeGreaterThan(defaultPlanOptions.marginalRouteTq);
-    const e = expectEscalation(planHealing(linkFinding("link-degraded", "A", "B"), { topology }, NOW));
+    expect(Math.max(...steerCost(topology))).toBeGreaterThan(3);
+    const e = expectEscalation(planHealing(linkFinding("link-degraded", "A", "B"), { topology }, NOW, { marginalRouteTq: 3 }));
     expect(e.reason).toBe("would-cut-routes");
     expect(e.skipped).toContainEqual(expect.objectContaining({ policy: "steer-transit-off-link", cause: "would-cut-routes" }));
   });
 
-  it("given a zero margin, then even a route at the floor keeps the link in service", () => {
-    const e = expectEscalation(planHealing(linkFinding("link-degraded", "A", "B"), { topology: withZ(4) }, NOW, { marginalRouteTq: 0 }));
+  it("given the default margin (0), then even a route at the floor keeps the link in service", () => {
+    expect(defaultPlanOptions.marginalRouteTq).toBe(0);
+    const e = expectEscalation(planHealing(linkFinding("link-degraded", "A", "B"), { topology: withZ(4) }, NOW));
     expect(e.reason).toBe("would-cut-routes");
   });
 });
