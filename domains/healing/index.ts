@@ -7,7 +7,7 @@ export { healthThresholds, healthDirective, seedAliases, classifyHealth, default
 export type { HealthState, HealthDirective, HealthOptions, CapacitySample, TrafficCounters, NodeHealthInput, NodeHealth, MeshHealth } from "./health.ts";
 export { localizeRootCauses } from "./root-cause.ts";
 export type { Link, TopologySnapshot, RootCauseKind, Blamed, RootCause } from "./root-cause.ts";
-export { TQ_MAX, DEFAULT_HOP_PENALTY, MIN_ROUTE_TQ, OGM_TTL, applyHopPenalty, receivedTq, pathTq, bestRoutesTo, bestRoute, routeTable, hopPenaltyToAvoid, hopPenaltyToSteer, UNICAST_ATTEMPTS, DELIVERY_THRESHOLD, hopDelivery, routeDelivery } from "./route-cost.ts";
+export { TQ_MAX, DEFAULT_HOP_PENALTY, MIN_ROUTE_TQ, OGM_TTL, applyHopPenalty, receivedTq, pathTq, bestRoutesTo, bestRoute, routeTable, hopPenaltyToAvoid, hopPenaltyToSteer, routeCheckDestinations, UNICAST_ATTEMPTS, DELIVERY_THRESHOLD, hopDelivery, routeDelivery } from "./route-cost.ts";
 export type { ReceivedOgm, RouteLink, NodeRouting, RouteTopology, RouteCostOptions, Route, LinkAvoidanceOptions, LinkAvoidance, TransitSteering } from "./route-cost.ts";
 export { findingTarget, actionKey, healingPolicies, defaultPlanOptions, resolvePlanOptions, planHealing, toPlanSteps } from "./plan.ts";
 export type { GatewayMode, HealingAction as PlannedAction, MisbehaviourFinding, Finding, FindingKind, ExpectedEffect, NodeFlags, ActionOutcome, RecentAction, PlanningContext, Verdict, HealingPolicy, PlanOptions, ResolvedPlanOptions, Skipped, Plan, EscalationReason, Escalation, Hold, PlanDecision } from "./plan.ts";

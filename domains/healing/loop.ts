@@ -34,7 +34,7 @@ import type { ActionPlanned, HealEvent, HealingAction, HealingCommandIssued } fr
 import { MAX_LISTED_AFFECTED } from "./events.ts";
 import type { MeshMonitor, TimedFinding } from "./monitor.ts";
 import { findingTarget, planHealing, toPlanSteps, type ExpectedEffect, type GatewayMode, type PlanningContext, type PlanOptions, type RecentAction } from "./plan.ts";
-import { DEFAULT_HOP_PENALTY, routeTable, type NodeRouting, type RouteTopology } from "./route-cost.ts";
+import { DEFAULT_HOP_PENALTY, routeCheckDestinations, routeTable, type NodeRouting, type RouteTopology } from "./route-cost.ts";
 import * as Result from "effect/Result";
 
 export interface HealingLoopOptions {
@@ -434,39 +434,9 @@ export class HealingLoop {
     return out;
   }
 
-  /**
-   * Destinations route arithmetic looks at: all of them on a mesh up to `routeDestinations`
-   * nodes; on a larger one, half nearest the finding and half spread over the farthest quarter
-   * of the mesh from it, in hops (a full check costs one route computation per node, too slow
-   * for a loop on 1 000 nodes). A raise near the finding lowers every route through it, and the
-   * routes it can cut are the long ones, at the edge of batman-adv's reach: those between the
-   * far side of the mesh and the nodes behind the finding, which an even spread mostly misses.
-   */
+  /** Destinations route arithmetic looks at around these nodes (`routeCheckDestinations`). */
   private destinations(topology: RouteTopology, around: readonly string[]): string[] {
-    const all = [...new Set(topology.links.flatMap((l) => [l.source, l.target]))].sort(compare);
-    if (all.length <= this.routeDestinations) return all;
-    const adjacency = new Map<string, string[]>();
-    for (const l of topology.links) adjacency.set(l.source, [...(adjacency.get(l.source) ?? []), l.target]);
-    // Hops from the finding, breadth first: the queue's order is nearest first.
-    const hops = new Map<string, number>();
-    // Sorted, so a link's two directions and its plan all look at the same destinations.
-    const queue = [...new Set(around)].sort(compare).filter((n) => adjacency.has(n) || all.includes(n));
-    for (const n of queue) hops.set(n, 0);
-    for (let head = 0; head < queue.length; head++) {
-      const n = queue[head]!;
-      for (const m of adjacency.get(n) ?? []) {
-        if (hops.has(m)) continue;
-        hops.set(m, hops.get(n)! + 1);
-        queue.push(m);
-      }
-    }
-    const chosen = new Set(queue.slice(0, Math.ceil(this.routeDestinations / 2)));
-    // Farthest first (unreached ones count as farthest), then spread evenly over the farthest quarter.
-    const far = [...all].sort((a, b) => (hops.get(b) ?? Infinity) - (hops.get(a) ?? Infinity) || compare(a, b)).slice(0, Math.max(1, Math.floor(all.length / 4)));
-    const step = far.length / (this.routeDestinations - chosen.size);
-    for (let i = 0; chosen.size < this.routeDestinations && i < far.length; i += step) chosen.add(far[Math.floor(i)]!);
-    for (let i = 0; chosen.size < this.routeDestinations && i < all.length; i++) chosen.add(all[i]!);
-    return [...chosen].sort(compare);
+    return routeCheckDestinations(topology, around, this.routeDestinations);
   }
 
   /** The destinations (of those given) `from` routes to through its link to `to`; traffic between the two ends does not count. */

@@ -7,6 +7,7 @@ import {
   hopPenaltyToAvoid,
   pathTq,
   receivedTq,
+  routeCheckDestinations,
   type RouteLink,
   type RouteTopology,
 } from "./route-cost.ts";
@@ -144,5 +145,30 @@ describe("hop penalty to avoid a link", () => {
   it("when no route uses the link, nothing changes; an unknown link has no answer", () => {
     expect(hopPenaltyToAvoid(square, "A", "C", { destinations: ["D"] })).toMatchObject({ hopPenalty: 0, lostRoutes: [] });
     expect(hopPenaltyToAvoid(square, "D", "A")).toBeUndefined();
+  });
+});
+
+describe("destinations route checks look at", () => {
+  // A line n00 - n01 - ... - n59, both directions at TQ 200.
+  const names = Array.from({ length: 60 }, (_, i) => `n${String(i).padStart(2, "0")}`);
+  const line: RouteTopology = { links: names.slice(1).flatMap((n, i) => [link(names[i]!, n, 200), link(n, names[i]!, 200)]) };
+
+  it("given a mesh no larger than the count, then every node", () => {
+    expect(routeCheckDestinations(line, ["n05"], 60)).toEqual(names);
+  });
+
+  it("given a larger mesh, then half nearest the finding and half from the farthest quarter of the mesh", () => {
+    const chosen = routeCheckDestinations(line, ["n10", "n11"], 24);
+    expect(chosen).toHaveLength(24);
+    // The 12 nearest: n05..n16 (ties at equal distance go to the breadth-first order).
+    expect(chosen.filter((n) => Math.abs(Number(n.slice(1)) - 10.5) <= 6)).toHaveLength(12);
+    // The farthest quarter from n10/n11 is n45..n59: 12 of its 15 nodes, spread from the far end.
+    const far = chosen.filter((n) => Number(n.slice(1)) >= 45);
+    expect(far).toHaveLength(12);
+    expect(far).toContain("n59");
+  });
+
+  it("given the finding's nodes in either order, then the same destinations", () => {
+    expect(routeCheckDestinations(line, ["n31", "n30"], 24)).toEqual(routeCheckDestinations(line, ["n30", "n31"], 24));
   });
 });

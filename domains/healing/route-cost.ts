@@ -547,3 +547,39 @@ export const hopPenaltyToSteer = (topology: RouteTopology, from: string, via: st
   }
   return result(hi, new Map(destinations.map((d) => [d, routesAt(hi, d)] as const)));
 };
+
+/**
+ * The destinations route checks look at around `around` (a finding's nodes): every node on a
+ * mesh of at most `count` nodes; on a larger one, half nearest `around` in hops and half spread
+ * over the farthest quarter of the mesh from it (a full check costs one route computation per
+ * node, too slow for a loop on 1,000 nodes). A raise near the finding lowers every route through
+ * it, and the routes it can cut are the long ones, at the edge of batman-adv's reach: those
+ * between the far side of the mesh and the nodes behind the finding, which an even spread mostly
+ * misses. The order of `around` does not matter, so a link's two directions and the plan that
+ * raised a penalty for it all look at the same destinations.
+ */
+export const routeCheckDestinations = (topology: RouteTopology, around: readonly string[], count: number): string[] => {
+  const all = [...new Set(topology.links.flatMap((l) => [l.source, l.target]))].sort(compare);
+  if (all.length <= count) return all;
+  const adjacency = new Map<string, string[]>();
+  for (const l of topology.links) adjacency.set(l.source, [...(adjacency.get(l.source) ?? []), l.target]);
+  // Breadth first from the sorted seeds: the queue's order is nearest first.
+  const known = new Set(all);
+  const queue = [...new Set(around)].sort(compare).filter((n) => known.has(n));
+  const hops = new Map<string, number>(queue.map((n) => [n, 0]));
+  for (let head = 0; head < queue.length; head++) {
+    const n = queue[head]!;
+    for (const m of adjacency.get(n) ?? []) {
+      if (hops.has(m)) continue;
+      hops.set(m, hops.get(n)! + 1);
+      queue.push(m);
+    }
+  }
+  const chosen = new Set(queue.slice(0, Math.ceil(count / 2)));
+  // Farthest first (nodes not reached count as farthest), spread evenly over the farthest quarter.
+  const far = [...all].sort((a, b) => (hops.get(b) ?? Infinity) - (hops.get(a) ?? Infinity) || compare(a, b)).slice(0, Math.max(1, Math.floor(all.length / 4)));
+  const step = far.length / Math.max(1, count - chosen.size);
+  for (let i = 0; chosen.size < count && i < far.length; i += step) chosen.add(far[Math.floor(i)]!);
+  for (let i = 0; chosen.size < count && i < all.length; i++) chosen.add(all[i]!);
+  return [...chosen].sort(compare);
+};
