@@ -377,11 +377,14 @@ const pairSamples = results.reduce((n, r) => n + r.attributionHeal.pairSamples, 
 console.log(`(failing pair-samples out of ${pairSamples} connected pair-samples, summed over runs)`);
 console.log("");
 
+/** Failing pair-samples of a run, all causes: the two runs share pairs and samples, so these compare exactly. */
+const failing = (a: Attribution) => [...a.byKind.values()].reduce((sum, m) => sum + [...m.values()].reduce((x, y) => x + y, 0), 0);
 for (const r of results) {
   const unexplained = r.unexplainedDuringFaults.map((i) => i.kind).sort().join(",");
   console.log(
     `run seed ${r.seed}: mttr_p95_ms=${fmt(percentile(r.outcomes.filter((o) => o.kind === "node-crash" || o.kind === "link-degradation").flatMap((o) => (o.timeToRepairMs === undefined ? [] : [o.timeToRepairMs])), 95))} ` +
-      `false_positives=${r.falsePositives} fp_per_10k_node_min=${fmt(r.fpPer10k, 2)} availability_heal=${fmt(r.availabilityHeal, 4)} availability_noheal=${fmt(r.availabilityNoheal, 4)} ` +
+      `false_positives=${r.falsePositives} fp_per_10k_node_min=${fmt(r.fpPer10k, 2)} availability_heal=${fmt(r.availabilityHeal, 6)} availability_noheal=${fmt(r.availabilityNoheal, 6)} ` +
+      `failing_pair_samples_heal=${failing(r.attributionHeal)} failing_pair_samples_noheal=${failing(r.attributionNoheal)} of ${r.attributionHeal.pairSamples} ` +
       `unexplained_during_faults=${r.unexplainedDuringFaults.length}${unexplained ? ` (${unexplained})` : ""} wall_s_per_sim_s=${fmt(r.heal.timing.wallMs / r.heal.simulatedMs, 2)}`,
   );
 }
@@ -389,6 +392,6 @@ for (const r of results) {
 const mttr = (kinds: readonly string[]) => perRun(kinds, ttr, 95);
 console.log(
   `mttr_p95_ms=${fmt(mttr(["node-crash", "link-degradation"]))} fp_per_10k_node_min=${fmt(median(results.map((r) => r.fpPer10k)), 2)} ` +
-    `availability_heal=${fmt(median(results.map((r) => r.availabilityHeal)), 4)} availability_noheal=${fmt(median(results.map((r) => r.availabilityNoheal)), 4)} ` +
+    `availability_heal=${fmt(median(results.map((r) => r.availabilityHeal)), 6)} availability_noheal=${fmt(median(results.map((r) => r.availabilityNoheal)), 6)} ` +
     `mttr_p95_crash_ms=${fmt(mttr(["node-crash"]))} mttr_p95_link_degradation_ms=${fmt(mttr(["link-degradation"]))} mttr_p99_ms=${fmt(perRun(["node-crash", "link-degradation"], ttr, 99))}`,
 );
