@@ -364,6 +364,10 @@ for (const kind of KINDS) {
   }
   console.log(`${kind} answered by: ${[...counts].sort((x, y) => y[1] - x[1]).map(([w, n]) => `${w} ${n}`).join(", ")}`);
 }
+// Each fault no incident answered, to look into (the same seed replays it).
+for (const r of results)
+  for (const o of r.outcomes.filter((x) => x.status === "undetected"))
+    console.log(`undetected (seed ${r.seed}): ${o.kind} ${JSON.stringify(o.fault.fault)} at +${((o.fault.injectedAt - r.heal.startedAt) / 1000).toFixed(1)} s`);
 
 // Where availability is lost: failing (pair, sample)s by the fault kind whose zone the failing hop touches, and why.
 const causes = ["no-route", "node-down", "link-cut", "lossy", "xdp-blocked", "interface-restart"];
