@@ -562,7 +562,11 @@ export const routeCheckDestinations = (topology: RouteTopology, around: readonly
   const all = [...new Set(topology.links.flatMap((l) => [l.source, l.target]))].sort(compare);
   if (all.length <= count) return all;
   const adjacency = new Map<string, string[]>();
-  for (const l of topology.links) adjacency.set(l.source, [...(adjacency.get(l.source) ?? []), l.target]);
+  for (const l of topology.links) {
+    const list = adjacency.get(l.source);
+    if (list) list.push(l.target);
+    else adjacency.set(l.source, [l.target]);
+  }
   // Breadth first from the sorted seeds: the queue's order is nearest first.
   const known = new Set(all);
   const queue = [...new Set(around)].sort(compare).filter((n) => known.has(n));
