@@ -1,6 +1,7 @@
 import { jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { AUDITED_STREAMS, type AuditedStream, type StreamRange } from "../../domains/audit/index.ts";
+import type { LeafSink } from "./leaf-copies.ts";
 import { LeafHasher, type HashedGroup } from "./leaf-hasher.ts";
 import { deliveredWire, headerBlockOf, StreamCursor, type StreamBounds } from "./stream-cursor.ts";
 
@@ -85,10 +86,11 @@ export class AuditedStreams {
   }
 
   /**
-   * Reads one window: for each range in order, every stored message in it. Resolves once all
-   * are read and handed to the hasher; the hashes follow (read the next window meanwhile).
+   * Reads one window: for each range in order, every stored message in it, also handed to
+   * `sink` when given. Resolves once all are read and handed to the hasher; the hashes follow
+   * (read the next window meanwhile).
    */
-  async read(ranges: readonly StreamRange[], bounds: Bounds): Promise<WindowRead> {
+  async read(ranges: readonly StreamRange[], bounds: Bounds, sink?: LeafSink): Promise<WindowRead> {
     const origins = new Origins();
     const onMessage = this.options.onMessage;
     for (const range of ranges) {
@@ -96,8 +98,14 @@ export class AuditedStreams {
       for await (const msg of this.cursors[range.stream].range(range.first, range.last, bounds[range.stream])) {
         const seq = msg.seq;
         const wire = deliveredWire(msg);
-        if (wire) this.hasher.pushWire(streamIndex, seq, wire.subject, wire.bytes, wire.headerLength);
-        else this.hasher.push(streamIndex, seq, msg.subject, headerBlockOf(msg), msg.data);
+        if (wire) {
+          this.hasher.pushWire(streamIndex, seq, wire.subject, wire.bytes, wire.headerLength);
+          sink?.add(streamIndex, seq, wire.subject, wire.bytes, wire.headerLength);
+        } else {
+          const header = headerBlockOf(msg);
+          this.hasher.push(streamIndex, seq, msg.subject, header, msg.data);
+          sink?.add(streamIndex, seq, Buffer.from(msg.subject, "utf8"), header ? Buffer.concat([header, msg.data]) : msg.data, header?.length ?? 0);
+        }
         origins.push(streamIndex, seq);
         onMessage?.(range.stream, msg);
       }

@@ -31,6 +31,7 @@ import { metricsRegistry } from "../../streams/metrics.ts";
 import type { ProducerRegistry } from "../../streams/producer-registry.ts";
 import { AuditedStreams, type Bounds } from "./audited-streams.ts";
 import { chainEnd, getChainEntry, readChain, type ChainEntry } from "./chain.ts";
+import { LeafCopies, type LeafCopiesOptions } from "./leaf-copies.ts";
 import { TreeStore } from "./tree-store.ts";
 
 export interface AuditorOptions {
@@ -52,6 +53,11 @@ export interface AuditorOptions {
   readonly maxResidentBytes?: number;
   /** Hash leaves on a worker thread. Default true. */
   readonly hashWorker?: boolean;
+  /**
+   * Keep local copies of the audited messages in `dir`, so that inclusion proofs read their event
+   * from disk rather than from nats-server (leaf-copies.ts, ADR 0013). Default: none.
+   */
+  readonly copies?: LeafCopiesOptions & { readonly dir: string };
   /** Enrol the auditor's key on IDENTITY (role auditor) when it is not bound yet. Default true. */
   readonly enrol?: boolean;
   readonly clock?: Clock;
@@ -141,6 +147,7 @@ export class Auditor {
   private kv: KV | undefined;
   private streams: AuditedStreams | undefined;
   private tree: TreeStore;
+  private copies: LeafCopies | undefined;
   private lastSequence = zeroSequences();
   private chainHead: ChainHead | undefined;
   /** AUDIT sequence of the last message on the chain subject this auditor has looked at. */
@@ -176,6 +183,11 @@ export class Auditor {
   /** The tree with every node hash, for proofs (read it between awaits only). */
   get hashes(): TreeStore {
     return this.tree;
+  }
+
+  /** The local copies of the audited messages, when kept (`copies`). */
+  get leafCopies(): LeafCopies | undefined {
+    return this.copies;
   }
 
   /** The KV bucket chunks reload from. */
@@ -224,6 +236,10 @@ export class Auditor {
     this.kv = await new Kvm(this.nc).create(this.options.bucket ?? "audit", { history: 1, replicas: this.options.replicas ?? 1 });
     this.streams = await AuditedStreams.open(this.nc, { hashWorker: this.options.hashWorker ?? true });
     await this.restore();
+    if (this.options.copies) {
+      const { dir, ...options } = this.options.copies;
+      this.copies = await LeafCopies.open(dir, this.tree.size, options);
+    }
     if (this.options.enrol !== false) await this.enrol();
     this.startedAt = this.clock.now();
     this.enqueue(() => this.tick());
@@ -236,6 +252,7 @@ export class Auditor {
     if (this.timer) clearInterval(this.timer);
     await this.chain;
     await this.streams?.close();
+    await this.copies?.close();
   }
 
   /** Signs a checkpoint of what waits now (at most N leaves), whatever T says; resolves with its number, if any. */
@@ -294,18 +311,21 @@ export class Auditor {
 
   /** Reads one window into the tree: the leaves of `ranges`, in order. Returns their count. */
   private async appendWindow(ranges: readonly StreamRange[], bounds: Bounds): Promise<number> {
-    const read = await this.streams!.read(ranges, bounds);
+    await this.copies?.begin(this.tree.size);
+    const read = await this.streams!.read(ranges, bounds, this.copies);
     const { hashes } = await read.hashed;
     const { origins } = read;
     for (let i = 0; i < origins.count; i++) {
       this.tree.append(hashes.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES), origins.streams[i]!, origins.seqs[i]!);
     }
+    await this.copies?.flush();
     return origins.count;
   }
 
   /** Back to the last checkpoint (a window that was not signed into the chain). */
   private async rollback(): Promise<void> {
     await this.tree.truncate(this.chainHead?.checkpoint.treeSize ?? 0, this.kv);
+    await this.copies?.truncate(this.tree.size);
     this.lastSequence = { ...zeroSequences(), ...(this.chainHead?.checkpoint.lastSequence ?? {}) };
   }
 

@@ -1,7 +1,7 @@
 import { Worker } from "node:worker_threads";
 import { HASH_BYTES, LeafEncoder } from "../../domains/audit/index.ts";
 import { sha256Into } from "../../domains/audit/sha256.ts";
-import { FrontierTree, RECORD_HEAD_BYTES, STREAM_NAMES } from "./leaf-records.ts";
+import { FrontierTree, RECORD_HEAD_BYTES, STREAM_NAMES, writeRecordHead } from "./leaf-records.ts";
 
 /**
  * Turns stored messages into leaf hashes, in the order they are pushed. Encoding and hashing a
@@ -149,13 +149,7 @@ export class LeafHasher {
   }
 
   private head(at: number, stream: number, seq: number, subjectLength: number, headerLength: number, payloadLength: number): void {
-    const view = this.view;
-    this.batch[at] = stream;
-    view.setUint32(at + 1, Math.floor(seq / 0x1_0000_0000));
-    view.setUint32(at + 5, seq >>> 0);
-    view.setUint32(at + 9, subjectLength);
-    view.setUint32(at + 13, headerLength);
-    view.setUint32(at + 17, payloadLength);
+    writeRecordHead(this.view, at, stream, seq, subjectLength, headerLength, payloadLength);
   }
 
   private grow(bytes: number): void {

@@ -17,6 +17,49 @@ import { AUDITED_STREAMS } from "../../domains/audit/leaf.ts";
 export const RECORD_HEAD_BYTES = 21;
 export const STREAM_NAMES = AUDITED_STREAMS.map((name) => new TextEncoder().encode(name));
 
+/** Writes a record's head at `at` of `view`. */
+export const writeRecordHead = (view: DataView, at: number, stream: number, seq: number, subjectLength: number, headerLength: number, payloadLength: number): void => {
+  view.setUint8(at, stream);
+  view.setUint32(at + 1, Math.floor(seq / 0x1_0000_0000));
+  view.setUint32(at + 5, seq >>> 0);
+  view.setUint32(at + 9, subjectLength);
+  view.setUint32(at + 13, headerLength);
+  view.setUint32(at + 17, payloadLength);
+};
+
+/** One packed record read back: views into the record's bytes. */
+export interface PackedRecord {
+  /** AUDITED_STREAMS index. */
+  readonly stream: number;
+  readonly seq: number;
+  readonly subject: Uint8Array;
+  /** Undefined when the message had no headers. */
+  readonly headerBlock: Uint8Array | undefined;
+  readonly payload: Uint8Array;
+  /** Bytes the record takes, head included. */
+  readonly length: number;
+}
+
+/** The record at the start of `bytes`; undefined when `bytes` does not hold a whole, well-formed one. */
+export const readPackedRecord = (bytes: Uint8Array): PackedRecord | undefined => {
+  if (bytes.length < RECORD_HEAD_BYTES) return undefined;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const stream = view.getUint8(0);
+  const subjectLength = view.getUint32(9);
+  const headerLength = view.getUint32(13);
+  const length = RECORD_HEAD_BYTES + subjectLength + headerLength + view.getUint32(17);
+  if (stream >= STREAM_NAMES.length || length > bytes.length) return undefined;
+  const header = RECORD_HEAD_BYTES + subjectLength;
+  return {
+    stream,
+    seq: view.getUint32(1) * 0x1_0000_0000 + view.getUint32(5),
+    subject: bytes.subarray(RECORD_HEAD_BYTES, header),
+    headerBlock: headerLength > 0 ? bytes.subarray(header, header + headerLength) : undefined,
+    payload: bytes.subarray(header + headerLength, length),
+    length,
+  };
+};
+
 /** RFC 9162 leaf hash of the leaf the encoder wrote last: SHA-256(0x00 || leaf), as merkle.ts `leafHash`. */
 export const hashEncodedLeaf = (encoder: LeafEncoder): Uint8Array => sha256(encoder.prefixed());
 

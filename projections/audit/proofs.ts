@@ -22,8 +22,10 @@ import {
   type NodeId,
 } from "../../domains/audit/index.ts";
 import { wireHeaderBytes } from "../../streams/wire-headers.ts";
+import { log } from "../../streams/log.ts";
 import type { Auditor } from "./auditor.ts";
 import { chainEnd, getChainEntry, type ChainEntry } from "./chain.ts";
+import type { PackedRecord } from "./leaf-records.ts";
 
 /** Why a proof or checkpoint cannot be served; the HTTP adapter maps `reason` to a status. */
 export class AuditQueryError extends Schema.TaggedError<AuditQueryError>()("AuditQueryError", {
@@ -57,6 +59,20 @@ const directGet = async (nc: NatsConnection, stream: string, seq: number): Promi
   if (!subject) throw new Error(`direct get of ${stream} ${seq}: the reply names no subject (is allow_direct set on ${stream}?)`);
   const headerBlock = wireHeaderBytes(reply) ?? (reply.headers ? new TextEncoder().encode(reply.headers.toString()) : undefined);
   return { subject, headerBlock, data: reply.data };
+};
+
+/** A stored message with its leaf bytes and hash. */
+interface StoredLeaf {
+  readonly msg: StoredEvent;
+  readonly event: Parameters<typeof leafData>[0];
+  readonly data: Uint8Array;
+  readonly hash: Uint8Array;
+}
+
+const storedLeafOf = (stream: AuditedStream, seq: number, msg: StoredEvent): StoredLeaf => {
+  const event = { stream, seq, subject: msg.subject, headers: leafHeadersFromWire(msg.headerBlock), payload: msg.data };
+  const data = leafData(event);
+  return { msg, event, data, hash: leafHash(data) };
 };
 
 type Checkpointed = ChainEntry & { readonly checkpoint: NonNullable<ChainEntry["checkpoint"]> };
@@ -136,9 +152,11 @@ export class AuditProofs {
     const tree = this.auditor.hashes;
     const index = tree.leafIndex(AUDITED_STREAMS.indexOf(stream), seq);
     if (index === undefined || index >= checkpoint.treeSize) return fail("not-found", `${stream} ${seq} is not a leaf of the log (not stored when it was audited)`);
-    // The event's round trip to the server overlaps the proof's hashing.
-    const stored = directGet(this.nc, stream, seq);
-    stored.catch(() => undefined);
+    // The event's read (local copy, else the server) overlaps the proof's hashing.
+    const copies = this.auditor.leafCopies;
+    const copy = copies?.read(index);
+    const fetched = copies ? undefined : directGet(this.nc, stream, seq);
+    fetched?.catch(() => undefined);
     const plan = inclusionPlan(index, checkpoint.treeSize);
     const leafNode = { level: 0, index };
     await this.load([leafNode, ...plan.flat()]);
@@ -148,12 +166,14 @@ export class AuditProofs {
     if (Result.isFailure(verifyInclusion(storedLeaf, index, checkpoint.treeSize, proof, checkpoint.rootHash))) {
       fail("changed", `checkpoint ${entry.number} is not this auditor's tree (run x0 audit verify)`);
     }
-    const msg = await stored;
-    if (!msg) return fail("not-found", `${stream} ${seq} is no longer stored (aged out or removed)`);
-    const event = { stream, seq, subject: msg.subject, headers: leafHeadersFromWire(msg.headerBlock), payload: msg.data };
-    const data = leafData(event);
-    const hash = leafHash(data);
-    if (!equalHashes(hash, storedLeaf)) fail("changed", `${stream} ${seq} is not the event the log recorded (run x0 audit verify)`);
+    let leaf = this.copiedLeaf(await copy, stream, seq, index, storedLeaf);
+    if (!leaf) {
+      const msg = await (fetched ?? directGet(this.nc, stream, seq));
+      if (!msg) return fail("not-found", `${stream} ${seq} is no longer stored (aged out or removed)`);
+      leaf = storedLeafOf(stream, seq, msg);
+      if (!equalHashes(leaf.hash, storedLeaf)) fail("changed", `${stream} ${seq} is not the event the log recorded (run x0 audit verify)`);
+    }
+    const { msg, event, data, hash } = leaf;
     const key = this.auditor.auditorKey(checkpoint.auditorKeyId, entry.producerId);
     return {
       format: INCLUSION_BUNDLE_FORMAT,
@@ -167,6 +187,16 @@ export class AuditProofs {
         publicKey: key ? toHex(key.publicKey) : "0".repeat(64),
       },
     };
+  }
+
+  /** The local copy of leaf `index` when it is the message asked for and hashes to the tree's leaf. */
+  private copiedLeaf(copy: PackedRecord | undefined, stream: AuditedStream, seq: number, index: number, treeLeaf: Uint8Array): StoredLeaf | undefined {
+    if (!copy || AUDITED_STREAMS[copy.stream] !== stream || copy.seq !== seq) return undefined;
+    const leaf = storedLeafOf(stream, seq, { subject: Buffer.from(copy.subject).toString("utf8"), headerBlock: copy.headerBlock, data: copy.payload });
+    if (equalHashes(leaf.hash, treeLeaf)) return leaf;
+    // The local file changed under us (disk fault or tampering): never serve it.
+    log.warn("audit: a local leaf copy does not hash to the tree's leaf; the event is read from its stream", { stream, seq, index });
+    return undefined;
   }
 
   /** A consistency proof that checkpoint `from`'s tree is a prefix of checkpoint `to`'s. */

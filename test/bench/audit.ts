@@ -1,5 +1,5 @@
 /**
- * `npm run bench:audit [-- --events N --runs R --proofs P --checkpoint-every C --hash-worker true|false]`
+ * `npm run bench:audit [-- --events N --runs R --proofs P --checkpoint-every C --hash-worker true|false --copies true|false]`
  *
  * Audit verify throughput against a raw consume of the same streams in the same run, and the
  * latency of inclusion proofs served by the API.
@@ -13,7 +13,8 @@
  *   bytes: the verify measured here recomputes leaves and roots (no --signatures), which hashes
  *   every byte a real event has, whatever the signature says.
  * - Auditor: the real Auditor signs checkpoints every C leaves (default 100,000) over them, once,
- *   before the runs; its rate is printed too.
+ *   before the runs; its rate is printed too. It keeps local copies of the events as x0 up does
+ *   (`--copies false`: none, every proof reads its event from nats-server).
  * - Each run (median of R, default 3): raw consume — the audited streams read to their ends
  *   through the same stream cursors (same consumers, same pull sizes) the verifier uses, doing
  *   nothing with the messages —, then `verifyAuditLog` (checkpoint signatures and links, every
@@ -25,10 +26,10 @@
  *   client (node:http in this process: undici's fetch added ~1.5 ms of client work to every
  *   request, and client and server share this thread); the server is the query API itself
  *   (startHttpApi, as x0 up runs it); a sample of the bundles is verified offline.
- *   proof_ms_p95 is the median of the runs' p95. The tail is nats-server's: a direct get of an
- *   event whose 8 MB message block is not in its cache loads the whole block (measured 8-20 ms
- *   against 0.8 ms for a cached one), and 1,000 random proofs over 1,000,000 events touch
- *   about a hundred blocks for the first time.
+ *   proof_ms_p95 is the median of the runs' p95. Without local copies the tail is nats-server's:
+ *   a direct get of an event whose 8 MB message block is not in its cache loads the whole block
+ *   (measured 8-20 ms against 0.8 ms for a cached one), and 1,000 random proofs over 1,000,000
+ *   events touch about a hundred blocks for the first time (ADR 0013).
  *
  * - CPU: each run also prints the CPU time per event of both phases, this process (all threads)
  *   plus nats-server, and their ratio: what the throughput ratio would be on cores of their own.
@@ -64,6 +65,7 @@ const { values: flags } = parseArgs({
     proofs: { type: "string", default: "1000" },
     "checkpoint-every": { type: "string", default: "100000" },
     "hash-worker": { type: "string", default: "true" },
+    copies: { type: "string", default: "true" },
   },
 });
 const N = Number(flags.events);
@@ -71,6 +73,7 @@ const RUNS = Number(flags.runs);
 const PROOFS = Number(flags.proofs);
 const EVERY = Number(flags["checkpoint-every"]);
 const HASH_WORKER = flags["hash-worker"] !== "false";
+const COPIES = flags.copies !== "false";
 for (const [name, value] of Object.entries({ events: N, runs: RUNS, proofs: PROOFS, "checkpoint-every": EVERY })) {
   if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer`);
 }
@@ -241,11 +244,24 @@ const main = async () => {
 
     const key = generateSigningKey();
     const auditStarted = performance.now();
-    auditor = new Auditor(nc, { producer: new Producer("bench-auditor", key), registry: ProducerRegistry.inMemory(), checkpointEvery: EVERY, checkpointIntervalMs: 3_600_000, hashWorker: HASH_WORKER, enrol: false });
+    auditor = new Auditor(nc, {
+      producer: new Producer("bench-auditor", key),
+      registry: ProducerRegistry.inMemory(),
+      checkpointEvery: EVERY,
+      checkpointIntervalMs: 3_600_000,
+      hashWorker: HASH_WORKER,
+      enrol: false,
+      // As x0 up keeps them (its default budget, 2 GiB).
+      ...(COPIES ? { copies: { dir: join(work, "audit-copies") } } : {}),
+    });
     await auditor.start();
     await auditor.settle();
     const auditSeconds = (performance.now() - auditStarted) / 1000;
-    progress(`auditor: ${auditor.stats.signed} checkpoints over ${auditor.hashes.size} leaves in ${auditSeconds.toFixed(1)} s (${(N / auditSeconds).toFixed(0)} events/s), node store ${(auditor.hashes.residentBytes / 1024 ** 2).toFixed(0)} MiB`);
+    const copies = auditor.leafCopies;
+    progress(
+      `auditor: ${auditor.stats.signed} checkpoints over ${auditor.hashes.size} leaves in ${auditSeconds.toFixed(1)} s (${(N / auditSeconds).toFixed(0)} events/s), node store ${(auditor.hashes.residentBytes / 1024 ** 2).toFixed(0)} MiB, ` +
+        (copies ? `local copies ${(copies.size / 1024 ** 2).toFixed(0)} MiB of leaves ${JSON.stringify(copies.ranges.length ? [copies.ranges[0]![0], copies.ranges.at(-1)![1]] : [])}` : "no local copies"),
+    );
     http = await startHttpApi({ kb: new KnowledgeBaseProjection(undefined, { name: "bench" }).kb, nc, audit: new AuditProofs(nc, auditor), port: 0 });
 
     const rows: { raw: number; verify: number; ratio: number; cpuRatio: number; proofs: { p50: number; p95: number; p99: number } }[] = [];
@@ -273,7 +289,7 @@ const main = async () => {
       );
     }
     console.log(
-      `N=${N} runs=${RUNS} proofs=${PROOFS} checkpoint_every=${EVERY} hash_worker=${HASH_WORKER} auditor_eps=${(N / auditSeconds).toFixed(0)} ` +
+      `N=${N} runs=${RUNS} proofs=${PROOFS} checkpoint_every=${EVERY} hash_worker=${HASH_WORKER} copies=${COPIES} auditor_eps=${(N / auditSeconds).toFixed(0)} ` +
         `audit_verify_cpu_ratio=${median(rows.map((r) => r.cpuRatio)).toFixed(3)} cores=${availableParallelism()} load=${load()}`,
     );
     console.log(

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -155,6 +155,13 @@ describe("x0 up runs the auditor; its proofs verify offline (real processes, emb
     nc = await connectNats({ servers: up.natsUrl, name: "audit-up-test" });
     store = new EventStore(nc);
     expect(up.proc.stdout).toContain(`auditor ${id} signs`);
+    // The local copies the first run sealed at its stop are kept, private to the auditor.
+    const copies = join(dataDir, "audit", id);
+    expect(up.proc.stdout).toContain(`proofs read events from local copies in ${copies} (up to 2048 MiB)`);
+    expect((await stat(copies)).mode & 0o777).toBe(0o700);
+    const sealed = (await readdir(copies)).filter((n) => n.endsWith(".offsets"));
+    expect(sealed.length).toBeGreaterThan(0);
+    for (const name of sealed) expect((await stat(join(copies, name))).mode & 0o777).toBe(0o600);
     const appended = await store.append(late[1]!.heartbeat(30));
     const third = await checkpointCovering(up.api, appended.seq);
     expect(third.number).toBeGreaterThan(second.number);

@@ -1,3 +1,6 @@
+import { mkdtemp, open, readdir, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import * as Result from "effect/Result";
 import * as Schema from "effect/Schema";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -26,6 +29,7 @@ describe("audit API, proofs, as-of and replay over a real nats-server", () => {
   const key = generateSigningKey();
   const nodes = [testNode("asof-a", 1), testNode("asof-b", 2)];
   let between: Date;
+  let copiesDir: string | undefined;
 
   const get = async (path: string) => {
     const res = await fetch(`${http.url}${path}`);
@@ -43,7 +47,16 @@ describe("audit API, proofs, as-of and replay over a real nats-server", () => {
     await store.append(nodes[1]!.announce());
     for (let i = 0; i < 9; i++) await store.append(nodes[i % 2]!.heartbeat(10 + i));
     const registry = ProducerRegistry.inMemory();
-    auditor = new Auditor(nats.nc, { producer: new Producer("auditor-api", key), registry, checkpointEvery: 4, checkpointIntervalMs: 3_600_000, hashWorker: false });
+    copiesDir = await mkdtemp(join(tmpdir(), "x0-audit-api-copies-"));
+    auditor = new Auditor(nats.nc, {
+      producer: new Producer("auditor-api", key),
+      registry,
+      checkpointEvery: 4,
+      checkpointIntervalMs: 3_600_000,
+      hashWorker: false,
+      // As x0 up runs it: proofs read their events from the local copies first.
+      copies: { dir: copiesDir },
+    });
     await auditor.start();
     await auditor.settle();
     // The live knowledge base stays empty: GET /nodes?asOf= must not fill it.
@@ -54,6 +67,7 @@ describe("audit API, proofs, as-of and replay over a real nats-server", () => {
     await http?.close();
     await auditor?.stop();
     await nats?.close();
+    if (copiesDir) await rm(copiesDir, { recursive: true, force: true });
   });
 
   it("lists signed checkpoints newest first and serves one by number", async () => {
@@ -87,6 +101,36 @@ describe("audit API, proofs, as-of and replay over a real nats-server", () => {
     expect(Result.isFailure(verifyInclusionBundle(tampered, key.publicKey))).toBe(true);
     // Another auditor's key does not sign it.
     expect(Result.isFailure(verifyInclusionBundle(bundle, generateSigningKey().publicKey))).toBe(true);
+  });
+
+  it("reads the event from its local copy, and from the stream when the copy no longer hashes to its leaf", async () => {
+    const copies = auditor.leafCopies!;
+    const good = await get("/audit/proof/inclusion?stream=MESH&seq=4");
+    expect(good.status).toBe(200);
+    const bundle = decodeJson(InclusionBundle, good.body);
+    const copy = await copies.read(bundle.leaf.index);
+    expect(copy && Buffer.from(copy.payload).toString("base64")).toBe(bundle.event.payload);
+    // Flip one payload byte of that copy on disk.
+    const record = Buffer.concat([copy!.subject, copy!.headerBlock ?? new Uint8Array(0), copy!.payload]);
+    const files = (await readdir(copiesDir!)).filter((n) => n.endsWith(".leaves"));
+    let flipped = 0;
+    for (const name of files) {
+      const bytes = await readFile(join(copiesDir!, name));
+      const at = bytes.indexOf(record);
+      if (at < 0) continue;
+      const last = at + record.length - 1;
+      const handle = await open(join(copiesDir!, name), "r+");
+      await handle.write(Uint8Array.of(bytes[last]! ^ 0xff), 0, 1, last);
+      await handle.close();
+      flipped++;
+    }
+    expect(flipped).toBe(1);
+    expect(Buffer.from((await copies.read(bundle.leaf.index))!.payload).toString("base64")).not.toBe(bundle.event.payload);
+    // The proof is the same, the event now read from MESH.
+    const again = await get("/audit/proof/inclusion?stream=MESH&seq=4");
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual(good.body);
+    expect(Result.isSuccess(verifyInclusionBundle(again.body, key.publicKey))).toBe(true);
   });
 
   it("refuses what it cannot prove, with the reason", async () => {

@@ -7,7 +7,21 @@ import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
 import * as Result from "effect/Result";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNatsServer, type RunningNatsServer } from "../../adapters/nats-server/index.ts";
-import { CHECKPOINT_SUBJECT, CheckpointSigned, checkpointHash, checkpointView, equalHashes, signCheckpoint, verifyInclusionBundle, type InclusionBundle } from "../../domains/audit/index.ts";
+import {
+  AUDITED_STREAMS,
+  CHECKPOINT_SUBJECT,
+  CheckpointSigned,
+  checkpointHash,
+  checkpointView,
+  equalHashes,
+  leafData,
+  leafHash,
+  leafHeadersFromWire,
+  signCheckpoint,
+  toHex,
+  verifyInclusionBundle,
+  type InclusionBundle,
+} from "../../domains/audit/index.ts";
 import { Auditor, AuditProofs, verifyAuditLog } from "../../projections/audit/index.ts";
 import { chainEnd, getChainEntry } from "../../projections/audit/chain.ts";
 import { connectNats } from "../../streams/connection.ts";
@@ -102,6 +116,7 @@ describe("audit log tamper tests over real nats-servers", () => {
   const keyB = generateSigningKey();
   let a: Auditor;
   let b: Auditor;
+  let copiesRoot: string | undefined;
   const nodes = Array.from({ length: 3 }, (_, i) => testNode(`tamper-${i}`, i + 1));
 
   const appendMesh = async (count: number, from = 0) => {
@@ -122,7 +137,15 @@ describe("audit log tamper tests over real nats-servers", () => {
     store = new EventStore(nats.nc);
     jsm = await jetstreamManager(nats.nc);
     await appendMesh(20);
-    a = new Auditor(await nats.connect("auditor-a"), { producer: new Producer("auditor-a", keyA), registry, checkpointEvery: 8, checkpointIntervalMs: 3_600_000, hashWorker: false });
+    copiesRoot = await mkdtemp(join(tmpdir(), "x0-audit-race-copies-"));
+    a = new Auditor(await nats.connect("auditor-a"), {
+      producer: new Producer("auditor-a", keyA),
+      registry,
+      checkpointEvery: 8,
+      checkpointIntervalMs: 3_600_000,
+      hashWorker: false,
+      copies: { dir: join(copiesRoot, "a") },
+    });
     await a.start();
     await bindAuditor("auditor-a", keyA);
     await a.settle();
@@ -131,7 +154,21 @@ describe("audit log tamper tests over real nats-servers", () => {
     await a?.stop();
     await b?.stop();
     await nats?.close();
+    if (copiesRoot) await rm(copiesRoot, { recursive: true, force: true });
   });
+
+  /** Every leaf of the auditor's tree has a local copy that hashes to it (the loser's dropped window included). */
+  const expectCopiesMatchTree = async (auditor: Auditor) => {
+    const size = auditor.hashes.size;
+    expect(auditor.leafCopies!.ranges.at(-1)?.[1]).toBe(size);
+    for (let index = 0; index < size; index++) {
+      const copy = (await auditor.leafCopies!.read(index))!;
+      const hash = leafHash(
+        leafData({ stream: AUDITED_STREAMS[copy.stream]!, seq: copy.seq, subject: Buffer.from(copy.subject).toString(), headers: leafHeadersFromWire(copy.headerBlock), payload: copy.payload }),
+      );
+      expect(toHex(hash), `${auditor.producerId} leaf ${index}`).toBe(toHex(auditor.hashes.nodeHash({ level: 0, index })));
+    }
+  };
 
   it("the server refuses to delete or purge messages of every audited stream", async () => {
     for (const name of ["MESH", "HEAL", "FL", "GOV", "IDENTITY", "AUDIT"]) {
@@ -148,7 +185,14 @@ describe("audit log tamper tests over real nats-servers", () => {
   });
 
   it("two auditors racing for the same window never fork the chain: the loser adopts the winner's checkpoint", async () => {
-    b = new Auditor(await nats.connect("auditor-b"), { producer: new Producer("auditor-b", keyB), registry, checkpointEvery: 8, checkpointIntervalMs: 3_600_000, hashWorker: false });
+    b = new Auditor(await nats.connect("auditor-b"), {
+      producer: new Producer("auditor-b", keyB),
+      registry,
+      checkpointEvery: 8,
+      checkpointIntervalMs: 3_600_000,
+      hashWorker: false,
+      copies: { dir: join(copiesRoot!, "b") },
+    });
     await b.start();
     await bindAuditor("auditor-b", keyB);
     await a.settle();
@@ -175,6 +219,9 @@ describe("audit log tamper tests over real nats-servers", () => {
     const producers = new Set<string>();
     for (let n = 1; n <= after + 2; n++) producers.add((await getChainEntry(jsm, n))!.producerId!);
     expect(producers).toEqual(new Set(["auditor-a", "auditor-b"]));
+    await b.settle();
+    await expectCopiesMatchTree(a);
+    await expectCopiesMatchTree(b);
   });
 
   it("a proof bundle checked against another checkpoint than its own is rejected; the API refuses events a checkpoint does not cover", async () => {

@@ -49,7 +49,10 @@ export const upUsage = `x0 up [options]
   --audit-every N    sign a checkpoint once N events wait, and put at most N in one
                      (default 100000)
   --audit-interval S ...or once S seconds have passed since the last checkpoint with at least
-                     one event waiting (default 60)`;
+                     one event waiting (default 60)
+  --audit-copies-mb N  keep local copies of the newest audited events, up to N MiB, in
+                     <data-dir>/audit/<auditor id>/, so inclusion proofs read their event from
+                     disk, not from nats-server; 0 for none (default 2048)`;
 
 /** The streams' storage budget: the flag, else 40% of the embedded store's free disk, else the default. */
 const storageBudget = async (flag: string | undefined, embeddedStore: string | undefined): Promise<number> => {
@@ -96,6 +99,7 @@ export const up = async (argv: string[]): Promise<number> => {
       "auditor-id": { type: "string" },
       "audit-every": { type: "string" },
       "audit-interval": { type: "string" },
+      "audit-copies-mb": { type: "string" },
     },
     strict: true,
   });
@@ -105,6 +109,7 @@ export const up = async (argv: string[]): Promise<number> => {
   const simNodes = parseIntOption("sim", values.sim, 0);
   const auditEvery = parseIntOption("audit-every", values["audit-every"], 100_000, 1);
   const auditIntervalSeconds = parseIntOption("audit-interval", values["audit-interval"], 60, 1);
+  const auditCopiesMiB = parseIntOption("audit-copies-mb", values["audit-copies-mb"], 2048, 0);
   const auditorId = values["auditor-id"];
   if (auditorId !== undefined && !/^[A-Za-z0-9_-]{1,64}$/u.test(auditorId)) throw new UsageError(`--auditor-id must be 1-64 of A-Z a-z 0-9 _ -, got "${auditorId}"`);
   const stopped = stopSignal();
@@ -161,15 +166,17 @@ export const up = async (argv: string[]): Promise<number> => {
       cleanups.push(() => controller.stop());
     }
     // After identity is restored: an auditor enrolled on an earlier start is bound already and not enrolled again.
-    const auditor = values["no-audit"]
-      ? undefined
-      : new Auditor(nc, {
-          producer: await auditorProducer(dataDir, auditorId),
+    const auditorIdentity = values["no-audit"] ? undefined : await auditorProducer(dataDir, auditorId);
+    const auditor = auditorIdentity
+      ? new Auditor(nc, {
+          producer: auditorIdentity,
           registry: producers,
           replicas,
           checkpointEvery: auditEvery,
           checkpointIntervalMs: auditIntervalSeconds * 1000,
-        });
+          ...(auditCopiesMiB > 0 ? { copies: { dir: join(dataDir, "audit", auditorIdentity.producerId), maxBytes: auditCopiesMiB * 1024 ** 2 } } : {}),
+        })
+      : undefined;
     if (auditor) {
       await auditor.start();
       cleanups.push(() => auditor.stop());
@@ -203,7 +210,8 @@ export const up = async (argv: string[]): Promise<number> => {
       `x0tta6bl4 is up\n  NATS_URL=${servers.join(",")}\n  API      ${api.url}  (GET /nodes[?asOf=] /nodes/{id} /nodes/{id}/health /topology /incidents /incidents/{id} /commands /faults /events /audit/checkpoints /audit/proof/inclusion /audit/proof/consistency /healthz /metrics /openapi.json)\n` +
         (controller ? `  healing  loop running as ${healId} (x0 incidents to follow it)\n` : `  healing  off (--no-heal)\n`) +
         (auditor
-          ? `  audit    auditor ${auditor.producerId} signs a checkpoint every ${auditEvery} events or ${auditIntervalSeconds} s (x0 audit verify to check the log)\n`
+          ? `  audit    auditor ${auditor.producerId} signs a checkpoint every ${auditEvery} events or ${auditIntervalSeconds} s (x0 audit verify to check the log)\n` +
+            (auditor.leafCopies ? `           proofs read events from local copies in ${auditor.leafCopies.dir} (up to ${auditCopiesMiB} MiB)\n` : "")
           : `  audit    off (--no-audit)\n`) +
         (simNodes > 0 ? `  twin     ${simNodes} simulated nodes\n` : "") +
         `  stop     Ctrl-C\n`,
