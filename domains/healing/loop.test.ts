@@ -146,6 +146,41 @@ describe("healing loop: given a node crash", () => {
     expect(recovered.verifiedAt - crashAt).toBeLessThan(2_000);
   });
 
+  it("when the same node crashes again inside its fence's cooldown, then the second crash is an incident too, escalated rather than fenced again", () => {
+    const { mesh, loop } = setup();
+    mesh.state.crashed.add("E");
+    const first = mesh.run(loop, mesh.now + 5_000, agent(mesh));
+    expect(types(first)).toContain("heal.Recovered");
+    // Back for a minute (its neighbours learn it again), then down again: 10 min is the fence's cooldown.
+    mesh.state.crashed.delete("E");
+    expect(detected(mesh.run(loop, mesh.now + 60_000, agent(mesh)))).toEqual([]);
+    mesh.state.crashed.add("E");
+    const second = mesh.run(loop, mesh.now + 5_000, agent(mesh));
+    expect(detected(second)).toEqual([expect.objectContaining({ kind: "node-dead", blamed: { kind: "node", node: "E" } })]);
+    expect(types(second)).not.toContain("heal.HealingCommandIssued");
+    const escalated = second.find((e) => e.type === "heal.Escalated")!.data as { reason: string };
+    expect(escalated.reason).toMatch(/^repeat-within-cooldown: node-dead node:E: came back while fence-dead-node at \d+ recovered/);
+    // Still down: the same occurrence, told once.
+    expect(detected(mesh.run(loop, mesh.now + 20_000, agent(mesh)))).toEqual([]);
+  });
+
+  it("when the node flickers (back for less than the recurrence gap), then its return is the same occurrence, not a new incident", () => {
+    const monitor = new MeshMonitor();
+    const mesh = new FakeMeshClock(monitor);
+    let n = 0;
+    const loop = new HealingLoop(monitor, () => `id-${++n}`, { recurrenceGapMs: 120_000 });
+    mesh.run(loop, T0 + 40_000);
+    mesh.state.crashed.add("E");
+    expect(types(mesh.run(loop, mesh.now + 5_000, agent(mesh)))).toContain("heal.Recovered");
+    mesh.state.crashed.delete("E");
+    mesh.run(loop, mesh.now + 60_000, agent(mesh));
+    mesh.state.crashed.add("E");
+    // Gone for a minute, under the 2-minute gap: held as flapping, as before.
+    const again = mesh.run(loop, mesh.now + 5_000, agent(mesh));
+    expect(detected(again)).toEqual([]);
+    expect(types(again)).not.toContain("heal.Escalated");
+  });
+
   it("when the nodes never answer, then the incident escalates at its deadline", () => {
     const { mesh, loop } = setup();
     mesh.state.crashed.add("E");

@@ -11,7 +11,11 @@
  *
  * One incident per finding target at a time. A recovered incident whose finding persists
  * (the link is still bad, but routes avoid it) is *mitigated*: no new incident until the
- * finding clears. A finding that comes back inside a policy's cooldown is held (flapping).
+ * finding clears. A finding that persists after its incident was escalated, or that flickers
+ * (gone for less than `recurrenceGapMs`), opens no new incident. One that comes back after
+ * longer is a new occurrence: it always gets an incident, escalated as
+ * `repeat-within-cooldown` when the fix for it is inside its cooldown (flapping) or the
+ * operator was told about the target inside `escalateCooldownMs`.
  *
  * Lasting changes are reverted once their finding has cleared: a hop_penalty a plan raised
  * goes back to the value it had before (while no other open mitigation holds it raised), and
@@ -27,6 +31,7 @@
  * | `deadlineAfterSettleMs` (escalate when not recovered by settle + this) | 10 000 |
  * | `hopPenalty` (mesh-wide default of every node) | 30 |
  * | `routeDestinations` (destinations route checks look at, for meshes larger than this) | 24 |
+ * | `recurrenceGapMs` (a finding gone this long is a new occurrence when it comes back) | 30 000 |
  * | `radioInterface` (hard interfaces that are radios: batman-adv penalises re-sending an OGM on the radio it came in on, as a half-duplex radio halves throughput) | Gluon's `mesh0`, `mesh1`…, OpenWrt's `wlan0`… |
  */
 import { decide, evolve, initialState, type IncidentCommand, type IncidentState } from "./incident.ts";
@@ -43,6 +48,8 @@ export interface HealingLoopOptions {
   readonly hopPenalty?: number;
   readonly routeDestinations?: number;
   readonly radioInterface?: RegExp;
+  /** A finding gone at least this long is a new occurrence when it comes back (it gets an incident even inside cooldowns), ms. */
+  readonly recurrenceGapMs?: number;
 }
 
 /** A batman-adv knob (a node's mesh-wide or per-interface hop_penalty) raised by plans, and who holds it raised. */
@@ -107,6 +114,10 @@ export class HealingLoop {
   private readonly disturbed = new Map<string, number>();
   /** Targets the planner said to hold, until when: not planned again (nor recomputed) before. */
   private readonly heldUntil = new Map<string, number>();
+  /** When each target last had a finding (kept while it was seen within `recurrenceGapMs`). */
+  private readonly lastSeen = new Map<string, number>();
+  /** Targets whose current occurrence has no incident yet. */
+  private readonly unrecorded = new Set<string>();
   private recent: RecentRecord[] = [];
   /** Every command seen (the loop's and operators'), so an applied one updates the knowledge. */
   private readonly commandActions = new Map<string, KnownCommand>();
@@ -121,6 +132,7 @@ export class HealingLoop {
   private readonly hopPenalty: number;
   private readonly routeDestinations: number;
   private readonly radioInterface: RegExp;
+  private readonly recurrenceGapMs: number;
   private lastSummary: TickSummary = { findings: 0, opened: 0, held: 0 };
 
   constructor(
@@ -132,6 +144,7 @@ export class HealingLoop {
     this.hopPenalty = options.hopPenalty ?? DEFAULT_HOP_PENALTY;
     this.routeDestinations = options.routeDestinations ?? 24;
     this.radioInterface = options.radioInterface ?? /^(mesh|wlan)\d+$/;
+    this.recurrenceGapMs = options.recurrenceGapMs ?? 30_000;
   }
 
   get summary(): TickSummary {
@@ -163,6 +176,8 @@ export class HealingLoop {
       open = { state: initialState(), target, record: undefined };
       this.incidents.set(id, open);
       this.openByTarget.set(target, id);
+      // The finding was there then: after a restart, the same occurrence is not a new one.
+      this.lastSeen.set(target, Math.max(this.lastSeen.get(target) ?? 0, event.data.detectedAt));
     }
     this.fold(id, open, event);
   }
@@ -354,6 +369,16 @@ export class HealingLoop {
 
     const findings = this.monitor.findings(nowMs);
     const current = new Set(findings.map(findingTarget));
+    for (const target of current) {
+      const seen = this.lastSeen.get(target);
+      if (seen === undefined || nowMs - seen >= this.recurrenceGapMs) this.unrecorded.add(target);
+      this.lastSeen.set(target, nowMs);
+    }
+    for (const [target, seen] of this.lastSeen) {
+      if (nowMs - seen < this.recurrenceGapMs) continue;
+      this.lastSeen.delete(target);
+      this.unrecorded.delete(target);
+    }
     for (const target of [...this.mitigated.keys()]) if (!current.has(target)) this.mitigated.delete(target);
     for (const { incidentId, command } of this.revertCleared(current, nowMs, topologyNow)) {
       const event: HealEvent = { type: "heal.HealingCommandIssued", data: { commandId: this.newId(), incidentId, ...command } };
@@ -372,7 +397,12 @@ export class HealingLoop {
       if (this.disturbed.size > 0 && blamedNodes(finding).some((n) => this.disturbed.has(n))) continue;
       const context = this.planningContext(nowMs, topologyNow());
       const near = finding.blamed.kind === "link" ? [...finding.blamed.link] : finding.blamed.kind === "node" ? [finding.blamed.node] : [...finding.blamed.nodes];
-      const decision = planHealing(finding, { ...context, routeDestinations: this.destinations(context.topology, near) }, nowMs, this.options.plan);
+      const decision = planHealing(
+        finding,
+        { ...context, routeDestinations: this.destinations(context.topology, near), newOccurrence: this.unrecorded.has(target) },
+        nowMs,
+        this.options.plan,
+      );
       if (decision.decision === "hold") {
         // Route arithmetic is costly: a held target is looked at again a second later at the soonest.
         this.heldUntil.set(target, Math.max(decision.untilMs, nowMs + 1_000));
@@ -383,6 +413,7 @@ export class HealingLoop {
       const affected = [...finding.affected].sort(compare);
       this.incidents.set(id, { state: initialState(), target, record: undefined });
       this.openByTarget.set(target, id);
+      this.unrecorded.delete(target);
       opened++;
       run(id, {
         type: "DetectIncident",

@@ -111,6 +111,13 @@ export interface PlanningContext {
   readonly gatewayCandidates?: readonly string[];
   readonly nodes?: Readonly<Record<string, NodeFlags>>;
   readonly recentActions?: readonly RecentAction[];
+  /**
+   * The finding is a new occurrence with no incident yet (it came back after being gone, or is
+   * seen for the first time): a hold for a cooldown or an earlier escalation becomes the
+   * escalation `repeat-within-cooldown`, so that it is recorded rather than passed over.
+   * Default false.
+   */
+  readonly newOccurrence?: boolean;
   /** The MAC `from` hears `to` with on their link; default `to`'s flagged MAC. */
   readonly neighbourMac?: (from: string, to: string) => string | undefined;
   /** Destinations route arithmetic checks; default every node (costly beyond a few hundred). */
@@ -172,7 +179,7 @@ export interface Plan {
   readonly skipped: readonly Skipped[];
 }
 
-export type EscalationReason = "action-budget-exhausted" | "tried-within-cooldown" | "would-cut-routes" | "no-policy-applies";
+export type EscalationReason = "action-budget-exhausted" | "tried-within-cooldown" | "would-cut-routes" | "no-policy-applies" | "repeat-within-cooldown";
 
 export interface Escalation {
   readonly decision: "escalate";
@@ -190,6 +197,8 @@ export interface Hold {
   readonly policy: string;
   readonly target: string;
   readonly untilMs: number;
+  /** An earlier plan is still settling; a fix that recovered is inside its cooldown; the operator was told inside `escalateCooldownMs`. */
+  readonly cause: "settling" | "cooldown" | "told";
   readonly why: string;
 }
 
@@ -669,10 +678,10 @@ const priorOf = (policy: HealingPolicy, target: string, recent: readonly RecentA
   if (!prior) return undefined;
   const settleEnd = prior.atMs + policy.settleMs;
   if (prior.outcome === "pending" && nowMs < settleEnd)
-    return { hold: { decision: "hold", policy: policy.name, target, untilMs: settleEnd, why: `${prior.policy} at ${prior.atMs} is settling until ${settleEnd}` } };
+    return { hold: { decision: "hold", policy: policy.name, target, untilMs: settleEnd, cause: "settling", why: `${prior.policy} at ${prior.atMs} is settling until ${settleEnd}` } };
   if (prior.outcome === "recovered") {
     const until = prior.atMs + policy.cooldownMs;
-    return { hold: { decision: "hold", policy: policy.name, target, untilMs: until, why: `${prior.policy} at ${prior.atMs} recovered; not repeated before ${until} (flapping)` } };
+    return { hold: { decision: "hold", policy: policy.name, target, untilMs: until, cause: "cooldown", why: `${prior.policy} at ${prior.atMs} recovered; not repeated before ${until} (flapping)` } };
   }
   const how = prior.outcome === "pending" ? "unverified after its settle time" : prior.outcome;
   return { skip: { policy: policy.name, cause: "cooldown", why: `${prior.policy} at ${prior.atMs} was ${how}; within cooldown until ${prior.atMs + policy.cooldownMs}` } };
@@ -680,10 +689,28 @@ const priorOf = (policy: HealingPolicy, target: string, recent: readonly RecentA
 
 /**
  * Picks the first applicable policy for a finding, or escalates, or holds. Pure: `nowMs` is
- * the only time, `context.recentActions` the only memory.
+ * the only time, `context.recentActions` the only memory. A hold is never the answer to a new
+ * occurrence (`context.newOccurrence`) unless an earlier plan is still settling: a node that
+ * crashes again inside its fence's cooldown, or a link degraded again after the operator was
+ * told, is escalated (`repeat-within-cooldown`), not repeated and not passed over in silence.
  */
 export const planHealing = (finding: Finding, context: PlanningContext, nowMs: number, planOptions: PlanOptions = {}): PlanDecision => {
   const options = resolvePlanOptions(planOptions);
+  const decision = firstApplicable(finding, context, nowMs, options);
+  if (decision.decision !== "hold" || decision.cause === "settling" || context.newOccurrence !== true) return decision;
+  const reason: EscalationReason = "repeat-within-cooldown";
+  return {
+    decision: "escalate",
+    policy: "escalate",
+    target: decision.target,
+    reason,
+    actions: [{ kind: "escalate", reason: `${reason}: ${finding.kind} ${decision.target}: came back while ${decision.why}` }],
+    cooldownUntilMs: nowMs + options.escalateCooldownMs,
+    skipped: [],
+  };
+};
+
+const firstApplicable = (finding: Finding, context: PlanningContext, nowMs: number, options: ResolvedPlanOptions): PlanDecision => {
   const target = findingTarget(finding);
   const recent = context.recentActions ?? [];
   const skipped: Skipped[] = [];
@@ -751,7 +778,7 @@ const escalate = (
     .sort((a, b) => b.atMs - a.atMs)[0];
   if (told) {
     const until = told.atMs + options.escalateCooldownMs;
-    return { decision: "hold", policy: "escalate", target, untilMs: until, why: `operator already told at ${told.atMs}; not again before ${until}` };
+    return { decision: "hold", policy: "escalate", target, untilMs: until, cause: "told", why: `operator already told at ${told.atMs}; not again before ${until}` };
   }
   return {
     decision: "escalate",
