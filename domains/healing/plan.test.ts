@@ -295,7 +295,18 @@ describe("cooldown: no flapping", () => {
 
   it("given the re-route recovered and the link degrades again inside the cooldown, then it is not repeated: hold until the cooldown ends", () => {
     const d = planHealing(finding, { topology: square, recentActions: earlier("recovered", NOW - 20_000) }, NOW);
-    expect(d).toMatchObject({ decision: "hold", untilMs: NOW - 20_000 + 60_000 });
+    expect(d).toMatchObject({ decision: "hold", cause: "cooldown", untilMs: NOW - 20_000 + 60_000 });
+  });
+
+  it("given that hold, when the finding is a new occurrence, then it is escalated (repeat-within-cooldown), not repeated and not passed over", () => {
+    const e = expectEscalation(planHealing(finding, { topology: square, recentActions: earlier("recovered", NOW - 20_000), newOccurrence: true }, NOW));
+    expect(e.reason).toBe("repeat-within-cooldown");
+    expect(e.actions[0].reason).toBe(`repeat-within-cooldown: link-degraded ${target}: came back while re-route-around-link at ${NOW - 20_000} recovered; not repeated before ${NOW + 40_000} (flapping)`);
+  });
+
+  it("given the re-route is still settling, when the finding is a new occurrence, then it still holds (the plan for it is under way)", () => {
+    const d = planHealing(finding, { topology: square, recentActions: earlier("pending", NOW - 1_000), newOccurrence: true }, NOW);
+    expect(d).toMatchObject({ decision: "hold", cause: "settling" });
   });
 
   it("given the re-route did not recover, then the next policy is tried; when none is left, escalate as tried-within-cooldown", () => {
@@ -379,6 +390,9 @@ describe("escalate to the operator", () => {
       untilMs: NOW - 60_000 + 900_000,
     });
     expect(planHealing(nodeFinding("node-dead", "C"), { topology: chain, recentActions: told }, NOW + 900_000).decision).toBe("escalate");
+    // The node dead again after it had come back: a new occurrence is recorded and told.
+    const again = expectEscalation(planHealing(nodeFinding("node-dead", "C"), { topology: chain, recentActions: told, newOccurrence: true }, NOW));
+    expect(again.actions[0].reason).toMatch(/^repeat-within-cooldown: node-dead node:C: came back while operator already told at /);
   });
 
   it("is pure: the same finding, context and time give the same decision", () => {
