@@ -74,6 +74,8 @@ export interface HealingSimulationOptions {
   readonly verifyPool?: VerifyPool;
   /** Sees every mesh event as the twin emits it (tests, diagnostics). */
   readonly onMeshEvent?: (nodeId: string, type: string, payload: unknown, atMs: number) => void;
+  /** Sees every HEAL event as the loop emits it or an outcome arrives (diagnostics). */
+  readonly onHealEvent?: (event: LoggedEvent) => void;
   /** Called about every simulated second with the time since the warm-up. */
   readonly onProgress?: (sinceWarmUpMs: number) => void;
 }
@@ -268,6 +270,7 @@ export const simulateHealing = async (options: HealingSimulationOptions): Promis
           }
           case "outcome":
             log.push({ type: d.event.type, data: d.event.data, atMs: t });
+            options.onHealEvent?.(log.at(-1)!);
             loop.apply(d.event);
             break;
         }
@@ -275,6 +278,7 @@ export const simulateHealing = async (options: HealingSimulationOptions): Promis
       if (heal && (t - T0) % tickMs === 0) {
         for (const event of loop.tick(Math.min(t, watermark))) {
           log.push({ type: event.type, data: event.data, atMs: t });
+          options.onHealEvent?.(log.at(-1)!);
           if (event.type === "heal.HealingCommandIssued") queue.push(t + delay(), { kind: "command", command: event.data });
         }
       }

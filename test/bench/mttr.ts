@@ -140,6 +140,15 @@ class LinkHistory {
       if (s.length > 48) s.shift();
     }
   }
+  /** The reports of a link incident's two directions as they were when it was detected (the ring moves on). */
+  private readonly atDetection = new Map<string, string[]>();
+  detected(incidentId: string, link: readonly [string, string] | undefined, atMs: number): void {
+    if (!this.recording || !link) return;
+    this.atDetection.set(incidentId, [`${link[0]}>${link[1]}`, `${link[1]}>${link[0]}`].map((key) => `${key} tq/loss/last-seen: ${this.describe(key, atMs)}`));
+  }
+  whenDetected(incidentId: string): readonly string[] {
+    return this.atDetection.get(incidentId) ?? ["(no link reports kept for it)"];
+  }
   describe(key: string, untilMs: number): string {
     const s = (this.series.get(key) ?? []).filter((x) => x.atMs <= untilMs).slice(-24);
     return s.length === 0 ? "(no reports)" : s.map((x) => `${x.tq}/${(x.loss * 100).toFixed(0)}%${x.lastSeenMs >= 1000 ? `/${x.lastSeenMs}ms` : ""}`).join(" ");
@@ -250,6 +259,11 @@ const runOnce = async (seed: number, delays: readonly number[], pool: VerifyPool
     scenario: "bench-mttr",
     verifyPool: pool,
     onMeshEvent: (nodeId, type, payload, atMs) => history.observe(nodeId, type, payload, atMs),
+    onHealEvent: (e) => {
+      if (e.type !== "heal.IncidentDetected") return;
+      const d = e.data as { incidentId: string; blamed: { link?: [string, string] }; detectedAt: number };
+      history.detected(d.incidentId, d.blamed.link, d.detectedAt);
+    },
     onProgress: (since) => {
       history.recording = since >= quietFromMs - 15_000;
       if (since % 60_000 === 0) say(`seed ${seed}: healing run at ${since / 1000} s simulated`);
@@ -283,8 +297,7 @@ const runOnce = async (seed: number, delays: readonly number[], pool: VerifyPool
   const quiet = all.filter(inQuiet);
   for (const i of quiet) {
     say(`seed ${seed}: false positive at +${((i.detectedAt - quietFrom) / 1000).toFixed(1)} s of the fault-free period: ${i.kind} ${JSON.stringify(i.blamed)} policy ${i.policy ?? "-"}`);
-    const link = i.blamed.link;
-    if (link) for (const [a, b] of [link, [link[1], link[0]]]) say(`    ${a}>${b} tq/loss/last-seen: ${history.describe(`${a}>${b}`, i.detectedAt)}`);
+    if (i.blamed.link) for (const line of history.whenDetected(i.incidentId)) say(`    ${line}`);
   }
   const unexplainedDuringFaults = heal.report.unexplained.filter((i) => i.detectedAt < quietFrom);
   const kindOf = new Map(schedule.map((f) => [f.faultId, f.kind]));
