@@ -84,7 +84,8 @@ export class LeafCopies implements LeafSink {
       const match = NAME.exec(name);
       if (!match) continue;
       const first = Number(match[1]);
-      const segment = await copies.load(first, names.includes(`${match[1]}.offsets`));
+      // Without its offsets file a segment was still being written when the process stopped.
+      const segment = names.includes(`${match[1]}.offsets`) ? await copies.load(first) : undefined;
       const previous = copies.segments.at(-1);
       if (segment && segment.first + segment.count <= treeSize && (!previous || previous.first + previous.count <= first)) {
         copies.segments.push(segment);
@@ -99,8 +100,7 @@ export class LeafCopies implements LeafSink {
   }
 
   /** A sealed segment with offsets that agree with its file, else undefined. */
-  private async load(first: number, sealed: boolean): Promise<Segment | undefined> {
-    if (!sealed) return undefined;
+  private async load(first: number): Promise<Segment | undefined> {
     try {
       const path = join(this.dir, `${segmentName(first)}.leaves`);
       const raw = await readFile(join(this.dir, `${segmentName(first)}.offsets`));
