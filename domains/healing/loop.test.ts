@@ -304,6 +304,39 @@ describe("healing loop: given a degraded link with a detour", () => {
     expect(detected(later)).toEqual([]);
   });
 
+  it("when the links around it get worse after the raise, so that the raise now costs pairs their only route, then it is given back while the link is still bad", () => {
+    // The detours A-D and C-F are long-standing weak links (their baseline), so steering
+    // transit off B-E takes a large raise at both ends.
+    const { mesh, loop } = setup({}, (m) => {
+      m.state.loss.set(key("A", "D"), 0.5);
+      m.state.loss.set(key("C", "F"), 0.5);
+    });
+    mesh.state.latency.set(key("B", "E"), 60);
+    const first = mesh.run(loop, mesh.now + 15_000, agent(mesh));
+    expect(types(first)).toContain("heal.Recovered");
+    const incidentId = (first[0]!.data as { incidentId: string }).incidentId;
+    const raised = first.filter((e) => e.type === "heal.HealingCommandIssued").map((e) => e.data as { targetNodeId: string; action: { value: number } });
+    expect(raised.map((r) => r.targetNodeId).sort()).toEqual(["B", "E"]);
+    for (const r of raised) expect(r.action.value).toBeGreaterThan(100);
+    // While it costs nothing, it stays.
+    expect(types(mesh.run(loop, mesh.now + 5_000, agent(mesh)))).not.toContain("heal.HealingCommandIssued");
+
+    // Then the region around B gets worse (as a jamming spreads): the detours die and A-B, B-C
+    // fall to TQ 20. C still reaches A over B at TQ 1 with B's penalty at 30; at the raised one, not at all.
+    mesh.state.loss.set(key("A", "D"), 0.89);
+    mesh.state.loss.set(key("C", "F"), 0.89);
+    mesh.state.loss.set(key("A", "B"), 0.7);
+    mesh.state.loss.set(key("B", "C"), 0.7);
+    const later = mesh.run(loop, mesh.now + 15_000, agent(mesh));
+    const given = later.filter((e) => e.type === "heal.HealingCommandIssued" && (e.data as { incidentId?: string }).incidentId === incidentId).map((e) => e.data as { targetNodeId: string; action: unknown; issuedBy: string });
+    expect(given.map((g) => g.targetNodeId).sort()).toEqual(["B", "E"]);
+    for (const g of given) expect(g).toMatchObject({ action: { kind: "hop-penalty", value: 30 }, issuedBy: "loop" });
+    expect(loop.monitor.linkBad("B", "E")).toBe(true);
+    expect(loop.routeTopology(mesh.now).nodes?.B?.hopPenalty).toBe(30);
+    // The steered link opens no second incident: it stays mitigated while it is bad.
+    expect(detected(later).map((d) => d.blamed)).not.toContainEqual({ kind: "link", link: ["B", "E"] });
+  });
+
   it("when a raised knob was given back, then another link at the same node may raise it again (it is not held as flapping)", () => {
     const { mesh, loop } = setup();
     mesh.state.latency.set(key("B", "E"), 60);

@@ -20,10 +20,14 @@
  * Lasting changes are reverted once their finding has cleared: a hop_penalty a plan raised
  * goes back to the value it had before (while no other open mitigation holds it raised), and
  * a rate limit is released. A raise goes back sooner, while the link is still bad, once
- * batman-adv's own TQ keeps the routes off the link without it (its average fell with the loss). A raised penalty left behind weakens every route through the node
+ * batman-adv's own TQ keeps the routes off the link without it (its average fell with the
+ * loss), or once it costs a checked pair its route (the links around kept getting worse after
+ * the plan sized it). A raised penalty left behind weakens every route through the node
  * for good, and at the edge of batman-adv's reach (an OGM whose TQ decays below 1 is dropped)
  * costs pairs their only route. The revert is a `HealingCommandIssued` of the same incident,
- * for the plan step it reverts, after the incident ended (its chain shows what was undone).
+ * for the plan step it reverts (its chain shows what was undone); a harmful raise goes back
+ * even while its plan is still settling, which then escalates unless the routes avoid the link
+ * without it.
  *
  * | option | default |
  * |---|---|
@@ -100,6 +104,8 @@ export interface TickSummary {
 }
 
 const compare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+/** Best routes by destination, computed on first use (`routeTable`). */
+type RouteLookup = ReturnType<typeof routeTable>;
 const RECENT_KEEP_MS = 3_600_000;
 const COMMANDS_KEPT = 100_000;
 
@@ -124,7 +130,7 @@ export class HealingLoop {
   /** Hop penalties plans raised, by node and interface; rate limits they installed, by node and MAC. */
   private readonly raised = new Map<string, RaisedPenalty>();
   private readonly limits = new Map<string, InstalledLimit>();
-  /** When each recovered incident's raises were last checked for being redundant. */
+  /** When each incident's raises were last checked for being harmful or (recovered) redundant. */
   private readonly lastNeedCheck = new Map<string, number>();
   private readonly routing = new Map<string, { hopPenalty?: number; interfaceHopPenalty: Record<string, number> }>();
   private readonly gatewayModes = new Map<string, GatewayMode>();
@@ -261,10 +267,10 @@ export class HealingLoop {
       const s = open.state.status;
       return (s === "recovered" || s === "escalated") && !current.has(open.target) && this.openByTarget.get(open.target) === undefined;
     };
-    const redundant = new Map<string, boolean>();
+    const giveBack = new Map<string, boolean>();
     const unneeded = (id: string): boolean => {
-      if (!redundant.has(id)) redundant.set(id, ended(id) || this.raiseRedundant(id, nowMs, topologyNow));
-      return redundant.get(id)!;
+      if (!giveBack.has(id)) giveBack.set(id, ended(id) || this.raiseNoLongerPays(id, nowMs, topologyNow));
+      return giveBack.get(id)!;
     };
     const out: { incidentId: string; command: Omit<HealingCommandIssued, "commandId" | "incidentId"> }[] = [];
     for (const [knob, r] of this.raised) {
@@ -471,19 +477,27 @@ export class HealingLoop {
   }
 
   /** The destinations (of those given) `from` routes to through its link to `to`; traffic between the two ends does not count. */
-  private routedVia(topology: RouteTopology, from: string, to: string, destinations: readonly string[]): string[] {
-    const routes = routeTable(topology, { hopPenalty: this.hopPenalty });
+  private routedVia(topology: RouteTopology | RouteLookup, from: string, to: string, destinations: readonly string[]): string[] {
+    const routes = typeof topology === "function" ? topology : routeTable(topology, { hopPenalty: this.hopPenalty });
     return destinations.filter((d) => d !== from && d !== to && routes(d).get(from)?.path[1] === to);
   }
 
   /**
-   * Whether a recovered incident's raised hop_penalties no longer do anything: with each knob
-   * it alone holds back at its value before, batman-adv's own TQ (the link's average fell with
-   * the loss) keeps every checked route off the link all the same. Looked at once a second.
+   * Whether an incident's raised hop_penalties should go back now, while its link is still bad.
+   * Compared with each knob it alone holds back at its value before:
+   * - **harmful** (whatever the incident's state): some checked source/destination pair has a
+   *   route only without the raise (routes at most `marginalRouteTq` aside, as the plan counts
+   *   them). A raise is sized on the TQs of its moment. Around a link that is still getting
+   *   worse (a jammed region, where every link's window average is still falling) the same
+   *   raise later leaves pairs at the edge of batman-adv's reach without a route, which
+   *   batman-adv alone would still carry;
+   * - **redundant** (once recovered): batman-adv's own TQ (the link's average fell with the
+   *   loss) keeps every checked route off the link all the same.
+   * Looked at once a second.
    */
-  private raiseRedundant(id: string, nowMs: number, topologyNow: () => RouteTopology): boolean {
+  private raiseNoLongerPays(id: string, nowMs: number, topologyNow: () => RouteTopology): boolean {
     const open = this.incidents.get(id);
-    if (!open || open.state.status !== "recovered") return false;
+    if (!open) return false;
     const links = (open.state.plan?.effects ?? []).flatMap((e) => (e.kind === "route-avoids-link" ? [e.link] : []));
     if (links.length === 0) return false;
     if ((this.lastNeedCheck.get(id) ?? -Infinity) > nowMs - 1_000) return false;
@@ -496,7 +510,16 @@ export class HealingLoop {
       nodes[r.node] = r.hardIf === undefined ? { ...n, hopPenalty: r.original } : { ...n, interfaceHopPenalty: { ...n.interfaceHopPenalty, [r.hardIf]: r.original } };
     }
     const without: RouteTopology = { links: base.links, nodes };
-    return links.every(([from, to]) => this.routedVia(without, from, to, this.destinations(without, [from, to])).length === 0);
+    // The destinations the plan looked at (both ends of each link); penalties do not change them.
+    const checked = links.map(([from, to]) => this.destinations(base, [from, to]));
+    const margin = this.options.plan?.marginalRouteTq ?? 0;
+    const raisedRoutes = routeTable(base, { hopPenalty: this.hopPenalty });
+    const formerRoutes = routeTable(without, { hopPenalty: this.hopPenalty });
+    for (const d of new Set(checked.flat())) {
+      const kept = raisedRoutes(d);
+      for (const [source, route] of formerRoutes(d)) if (route.tq > margin && !kept.has(source)) return true;
+    }
+    return open.state.status === "recovered" && links.every(([from, to], i) => this.routedVia(formerRoutes, from, to, checked[i]!).length === 0);
   }
 
   /** Whether every expected effect of a plan is observed now, and what was seen. */
