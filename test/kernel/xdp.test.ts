@@ -4,7 +4,7 @@
  * built object); without them it is skipped with the reason, except in CI (CI=true), where it
  * fails: there XDP must work.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { attachXdpFilter, EX_DATAERR, EX_USAGE, type XdpCounters, type XdpFilter, type XdpRule } from "../../adapters/xdp/index.ts";
 import { binaries, runCommand } from "../../adapters/xdp/commands.ts";
 import { existsSync } from "node:fs";
@@ -40,6 +40,12 @@ describe.skipIf(!availability.available)(`XDP filter on a veth pair${reason ? ` 
   afterAll(async () => {
     await lab?.destroy();
   });
+  // A test that fails half-way leaves its rules behind: the next one starts from none, so one
+  // failure is not reported as five.
+  afterEach(async () => {
+    const left = await filter.counters().catch(() => undefined);
+    for (const rule of left?.rules ?? []) await filter.apply({ kind: "release", source: rule.source });
+  });
 
   it("attaches (generic mode first on veth), pins its maps, and passes traffic it has no rule for", async () => {
     expect(filter.mode).toBe("generic");
@@ -62,9 +68,11 @@ describe.skipIf(!availability.available)(`XDP filter on a veth pair${reason ? ` 
     expect(rule).toMatchObject({ source, hits: expect.any(Number) });
     expect(rule?.action === "quarantine" && rule.hits).toBeGreaterThanOrEqual(3);
     expect(counters.droppedBlock.packets).toBeGreaterThanOrEqual(3);
-    // A repeated command is a no-op that keeps the rule's counters.
+    // A repeated command is a no-op that keeps the rule's counters (a late ARP or neighbour
+    // solicitation from the peer may still add to them, never take away).
     expect((await filter.apply({ kind: "quarantine", source })).detail).toMatch(/already quarantined/);
-    expect(ruleOf(await filter.counters(), "quarantine")).toMatchObject({ hits: rule?.action === "quarantine" ? rule.hits : -1 });
+    const kept = ruleOf(await filter.counters(), "quarantine");
+    expect(kept?.action === "quarantine" && kept.hits).toBeGreaterThanOrEqual(rule?.action === "quarantine" ? rule.hits : Infinity);
 
     const released = await filter.apply({ kind: "release", source });
     expect(released).toMatchObject({ exitCode: 0, detail: expect.stringMatching(/quarantine removed/) });
