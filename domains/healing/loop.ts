@@ -42,7 +42,7 @@ import { decide, evolve, initialState, type IncidentCommand, type IncidentState 
 import type { ActionPlanned, HealEvent, HealingAction, HealingCommandIssued } from "./events.ts";
 import { MAX_LISTED_AFFECTED } from "./events.ts";
 import type { MeshMonitor, TimedFinding } from "./monitor.ts";
-import { findingTarget, planHealing, toPlanSteps, type ExpectedEffect, type GatewayMode, type PlanningContext, type PlanOptions, type RecentAction } from "./plan.ts";
+import { defaultPlanOptions, findingTarget, planHealing, toPlanSteps, type ExpectedEffect, type GatewayMode, type PlanningContext, type PlanOptions, type RecentAction } from "./plan.ts";
 import { DEFAULT_HOP_PENALTY, routeCheckDestinations, routeTable, type NodeRouting, type RouteTopology } from "./route-cost.ts";
 import * as Result from "effect/Result";
 
@@ -488,8 +488,7 @@ export class HealingLoop {
   }
 
   /** The destinations (of those given) `from` routes to through its link to `to`; traffic between the two ends does not count. */
-  private routedVia(topology: RouteTopology | RouteLookup, from: string, to: string, destinations: readonly string[]): string[] {
-    const routes = typeof topology === "function" ? topology : this.routesOver(topology);
+  private routedVia(routes: RouteLookup, from: string, to: string, destinations: readonly string[]): string[] {
     return destinations.filter((d) => d !== from && d !== to && routes(d).get(from)?.path[1] === to);
   }
 
@@ -523,7 +522,7 @@ export class HealingLoop {
     const without: RouteTopology = { links: base.links, nodes };
     // The destinations the plan looked at (both ends of each link); penalties do not change them.
     const checked = links.map(([from, to]) => this.destinations(base, [from, to]));
-    const margin = this.options.plan?.marginalRouteTq ?? 0;
+    const margin = this.options.plan?.marginalRouteTq ?? defaultPlanOptions.marginalRouteTq;
     const raisedRoutes = this.routesOver(base);
     const formerRoutes = routeTable(without, { hopPenalty: this.hopPenalty });
     for (const d of new Set(checked.flat())) {
@@ -544,7 +543,7 @@ export class HealingLoop {
           const topology = topologyNow();
           // The destinations the plan looked at (both ends of the link): a raise is sized for those.
           const destinations = this.destinations(topology, [from, to]);
-          const using = this.routedVia(topology, from, to, destinations);
+          const using = this.routedVia(this.routesOver(topology), from, to, destinations);
           if (using.length > 0) return { observed: false, evidence: `${from} still routes to ${using.length} destination(s) via ${to}, e.g. ${using[0]}` };
           seen.push(`${from} routes around ${to} (${destinations.length} destinations checked)`);
           break;
